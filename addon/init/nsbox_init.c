@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* nsbox-init: pid 1 of a sandbox. Forks the workload, tells the parent whether its execve
+ * worked, forwards signals to it, reaps every orphan, and reports the workload's own wait
+ * status before exiting with it. A static binary, exec'd from the host through an fd, so
+ * it needs nothing from the image. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../src/sync_msg.h"
+
+static void report(uint32_t type, int stage, int err, const char* syscall, const char* path) {
+  struct nsbox_msg msg;
+  memset(&msg, 0, sizeof msg);
+  msg.type = type;
+  msg.stage = stage;
+  msg.err = err;
+  if (syscall) strncpy(msg.syscall, syscall, sizeof msg.syscall - 1);
+  if (path) strncpy(msg.path, path, sizeof msg.path - 1);
+  send(NSBOX_INIT_SYNC_FD, &msg, sizeof msg, MSG_NOSIGNAL);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 127;
+  /* Signals arrive blocked from the nsbox child; keep them so, and take them with
+   * sigwaitinfo. A blocked signal is not "ignored", so even a pid 1 receives it. */
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  /* Not dumpable: a workload running as the same uid cannot ptrace init or open its fds. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  int execPipe[2];
+  if (pipe2(execPipe, O_CLOEXEC) < 0) {
+    report(NSBOX_MSG_ERROR, NSBOX_STAGE_EXEC, errno, "pipe2", "");
+    return 127;
+  }
+  pid_t child = fork();
+  if (child < 0) {
+    report(NSBOX_MSG_ERROR, NSBOX_STAGE_EXEC, errno, "fork", "");
+    return 127;
+  }
+  if (child == 0) {
+    fcntl(NSBOX_INIT_SYNC_FD, F_SETFD, FD_CLOEXEC);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(argv[1], argv + 1);
+    int err = errno;
+    (void)!write(execPipe[1], &err, sizeof err);
+    _exit(err == ENOENT ? 127 : 126);
+  }
+  close(execPipe[1]);
+  int err = 0;
+  ssize_t n;
+  do n = read(execPipe[0], &err, sizeof err);
+  while (n < 0 && errno == EINTR);
+  close(execPipe[0]);
+  if (n == (ssize_t)sizeof err) {
+    report(NSBOX_MSG_ERROR, NSBOX_STAGE_EXEC, err, "execve", argv[1]);
+    waitpid(child, NULL, 0);
+    return err == ENOENT ? 127 : 126;
+  }
+  report(NSBOX_MSG_EXEC_OK, 0, 0, NULL, NULL);
+
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(child, sig);
+      continue;
+    }
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid != child) continue;
+      /* When pid 1 exits the kernel kills everything left in the namespace. */
+      report(NSBOX_MSG_EXIT, 0, status, NULL, NULL);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// The child's stage list, from clone to execve. It runs in a copy of a multi-threaded
+// Node process that still shares the parent's memory (CLONE_VM): raw syscalls on the
+// plan only — no allocation, no exceptions, no locks, no libc errno.
+#include "child.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <poll.h>
+
+#include "caps.h"
+#include "child_util.h"
+#include "fds.h"
+#include "mount.h"
+#include "ns.h"
+#include "rootfs.h"
+#include "user.h"
+
+namespace sbx::child {
+namespace {
+
+using sys::sc;
+
+// Node installs handlers and ignores SIGPIPE; the workload must start from the defaults.
+// Signals stay blocked (as the parent blocked them across clone) until just before exec.
+void resetSignals() {
+  struct {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } action = {nullptr, 0, nullptr, 0};  // SIG_DFL is 0
+  for (int sig = 1; sig < 65; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sc(SYS_rt_sigaction, sig, &action, nullptr, 8);
+  }
+}
+
+int stageParentDeath(const Plan&, const Failure& fail, int syncFd) {
+  // After the user switch: changing credentials clears the parent-death signal.
+  long r = sc(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (r < 0) return fail(NSBOX_STAGE_PARENT_DEATH, "prctl(PR_SET_PDEATHSIG)", r);
+  // The parent may have died before the signal was armed: its end of the socket tells.
+  struct pollfd p = {syncFd, POLLRDHUP, 0};
+  r = sc(SYS_poll, &p, 1, 0);
+  if (r > 0 && (p.revents & (POLLHUP | POLLRDHUP))) return fail(NSBOX_STAGE_PARENT_DEATH, "poll", -ESRCH);
+  return 0;
+}
+
+// execvp without allocation: PATH comes from the workload's environment.
+int execWorkload(const Plan& plan, const Failure& fail) {
+  const char* file = plan.argv[0];
+  char* const* argv = const_cast<char* const*>(plan.argv.data());
+  char* const* envp = const_cast<char* const*>(plan.envp.data());
+  if (strchr(file, '/')) {
+    long r = sc(SYS_execve, file, argv, envp);
+    return fail(NSBOX_STAGE_EXEC, "execve", r, file);
+  }
+  const char* path = plan.path[0] ? plan.path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  long firstError = -ENOENT;
+  char candidate[4096];
+  size_t fileLen = strlen(file);
+  for (const char* p = path;; p++) {
+    const char* end = strchr(p, ':');
+    size_t dirLen = end ? static_cast<size_t>(end - p) : strlen(p);
+    if (dirLen + 1 + fileLen + 1 <= sizeof candidate) {
+      memcpy(candidate, p, dirLen);
+      size_t n = dirLen;
+      if (n == 0) candidate[n++] = '.';
+      candidate[n++] = '/';
+      memcpy(candidate + n, file, fileLen + 1);
+      long r = sc(SYS_execve, candidate, argv, envp);
+      if (r == -EACCES) firstError = r;
+      else if (r != -ENOENT && r != -ENOTDIR) return fail(NSBOX_STAGE_EXEC, "execve", r, file);
+    }
+    if (!end) break;
+    p = end;
+  }
+  return fail(NSBOX_STAGE_EXEC, "execve", firstError, file);
+}
+
+int run(const Context& ctx) {
+  const Plan& plan = *ctx.plan;
+  int syncFd = ctx.syncFd;
+  Failure fail{syncFd};
+  int rootFd = -1;
+  int forced = plan.failStage;
+
+  resetSignals();
+  // The order matters, and each step says why where it is not obvious.
+  //   id maps first: until they exist the child has no uid inside, so nothing else works;
+  //   cgroup before anything allocates; cgroup namespace after joining the cgroup;
+  //   mounts while the host's paths are still reachable; pivot_root after every mount;
+  //   hostname/loopback/rlimits/cwd need the new namespaces and root but not privilege;
+  //   bounding set while CAP_SETPCAP remains, then the user switch, then the final sets;
+  //   parent-death signal after the user switch (which clears it); stdio last.
+  if (user::stageIdMap(plan, fail, syncFd)) return 1;
+  if (ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount)) return 1;
+  if (ns::stageCgroupNamespace(plan, fail)) return 1;
+  if (forced == NSBOX_STAGE_MOUNT_PRIVATE) return fail(forced, "forced", -EPERM);
+  if (mount::stageMountPrivate(plan, fail)) return 1;
+  if (mount::stageRootfs(plan, fail, &rootFd)) return 1;
+  if (mount::stageSteps(plan, fail, rootFd)) return 1;
+  if (forced == NSBOX_STAGE_PIVOT_ROOT) return fail(forced, "forced", -EPERM, plan.rootDir);
+  if (rootfs::stagePivotRoot(plan, fail, rootFd)) return 1;
+  if (rootfs::stageReadonlyRoot(plan, fail)) return 1;
+  if (ns::stageHostname(plan, fail)) return 1;
+  if (forced == NSBOX_STAGE_LOOPBACK) return fail(forced, "forced", -EPERM, "lo");
+  if (ns::stageLoopback(plan, fail)) return 1;
+  if (fds::stageRlimits(plan, fail)) return 1;
+  if (rootfs::stageCwd(plan, fail)) return 1;
+  if (caps::stageBoundingSet(plan, fail)) return 1;
+  if (user::stageUser(plan, fail)) return 1;
+  if (caps::stageCapabilities(plan, fail)) return 1;
+  if (caps::stageNoNewPrivs(plan, fail)) return 1;
+  if (stageParentDeath(plan, fail, syncFd)) return 1;
+  if (fds::stageStdio(plan, fail, ctx.stdio, &syncFd)) return 1;
+  fail.syncFd = syncFd;
+
+  if (plan.useInit) {
+    // Signals stay blocked through this exec: nsbox-init waits for them with sigwaitinfo.
+    long r = sc(SYS_execveat, ctx.initFd, "", plan.initArgv.data(), plan.envp.data(), AT_EMPTY_PATH);
+    return fail(NSBOX_STAGE_EXEC, "execveat", r, plan.initPath);
+  }
+  uint64_t none = 0;
+  sc(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, 8);
+  return execWorkload(plan, fail);
+}
+
+}  // namespace
+
+int main(void* context) {
+  // Copy the context onto this stack: the parent's memory is shared and not ours to write.
+  Context ctx = *static_cast<const Context*>(context);
+  run(ctx);
+  return 127;
+}
+
+}  // namespace sbx::child

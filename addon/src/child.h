@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+// The child's side of a spawn: the ordered stage list from clone to execve.
+#ifndef NSBOX_CHILD_H_
+#define NSBOX_CHILD_H_
+
+#include "plan.h"
+
+namespace sbx::child {
+
+constexpr int kMaxCgroupFds = 16;
+
+// Prepared by the parent before clone. The child copies it onto its own stack first:
+// it shares the parent's memory and must never write to it.
+struct Context {
+  const Plan* plan;
+  int syncFd;
+  int stdio[3];
+  int initFd;
+  int cgroupProcsFds[kMaxCgroupFds];
+  int cgroupProcsCount;
+};
+
+// The clone entry point. Returns only on failure (the exit status of the child).
+int main(void* context);
+
+}  // namespace sbx::child
+
+#endif  // NSBOX_CHILD_H_

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// mknod and xattrs for the layer unpacker. They return -errno rather than throw: the
+// caller turns them into typed errors with the entry's name.
+#include "fsops.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include <cerrno>
+#include <vector>
+
+namespace sbx::fsops {
+namespace {
+std::string pathArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), "expected a string argument");
+  std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) throw Napi::TypeError::New(info.Env(), "NUL byte in argument");
+  return s;
+}
+}  // namespace
+
+Napi::Value Mknod(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info, 0);
+  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  dev_t dev = makedev(info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value());
+  int r = mknod(path.c_str(), mode, dev);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info, 0);
+  std::string name = pathArg(info, 1);
+  if (info.Length() < 3 || !info[2].IsBuffer()) throw Napi::TypeError::New(info.Env(), "lsetxattr: value must be a Buffer");
+  auto value = info[2].As<Napi::Buffer<char>>();
+  int r = lsetxattr(path.c_str(), name.c_str(), value.Data(), value.Length(), 0);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info, 0);
+  std::string name = pathArg(info, 1);
+  ssize_t size = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+  if (size < 0) return info.Env().Null();
+  std::vector<char> buf(static_cast<size_t>(size));
+  size = lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+  if (size < 0) return info.Env().Null();
+  return Napi::Buffer<char>::Copy(info.Env(), buf.data(), static_cast<size_t>(size));
+}
+
+}  // namespace sbx::fsops

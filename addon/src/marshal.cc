@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copies the plan object into plain memory the child can read without allocating.
+#include "marshal.h"
+
+#include <string>
+
+namespace sbx::marshal {
+namespace {
+
+Napi::Value field(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) throw Napi::TypeError::New(o.Env(), std::string("spawn plan: missing field ") + key);
+  return v;
+}
+
+std::string str(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("spawn plan: expected a string for ") + key);
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos)
+    throw Napi::TypeError::New(o.Env(), std::string("spawn plan: NUL byte in ") + key);
+  return s;
+}
+
+double num(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("spawn plan: expected a number for ") + key);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool flag(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("spawn plan: expected a boolean for ") + key);
+  return v.As<Napi::Boolean>().Value();
+}
+
+Napi::Array arr(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string("spawn plan: expected an array for ") + key);
+  return v.As<Napi::Array>();
+}
+
+// Copies a string array into plan storage, null-terminated.
+std::vector<const char*> strings(Plan& plan, const Napi::Object& o, const char* key) {
+  Napi::Array a = arr(o, key);
+  std::vector<const char*> out;
+  out.reserve(a.Length() + 1);
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("spawn plan: expected strings in ") + key);
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s.find('\0') != std::string::npos)
+      throw Napi::TypeError::New(o.Env(), std::string("spawn plan: NUL byte in ") + key);
+    out.push_back(plan.keep(std::move(s)));
+  }
+  out.push_back(nullptr);
+  return out;
+}
+
+uint64_t rlimitValue(double v) { return v < 0 ? ~0ULL : static_cast<uint64_t>(v); }
+
+}  // namespace
+
+std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
+  auto plan = std::make_unique<Plan>();
+  Plan& p = *plan;
+  Napi::Env env = o.Env();
+
+  p.argv = strings(p, o, "argv");
+  if (p.argv.size() < 2) throw Napi::TypeError::New(env, "spawn plan: argv is empty");
+  p.envp = strings(p, o, "env");
+  for (const char* e : p.envp)
+    if (e && std::string(e).rfind("PATH=", 0) == 0) p.path = e + 5;
+  p.cwd = p.keep(str(o, "cwd"));
+  p.hostname = p.keep(str(o, "hostname"));
+  p.newNet = flag(o, "newNet");
+
+  p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
+  p.uidMap = p.keep(str(o, "uidMap"));
+  p.gidMap = p.keep(str(o, "gidMap"));
+  p.newuidmapPath = p.keep(str(o, "newuidmapPath"));
+  p.newgidmapPath = p.keep(str(o, "newgidmapPath"));
+
+  p.cgroupV2Dir = p.keep(str(o, "cgroupV2Dir"));
+  p.cgroupV1Procs = strings(p, o, "cgroupV1Procs");
+  p.cgroupV1Procs.pop_back();
+
+  p.scratchDir = p.keep(str(o, "scratchDir"));
+  p.scratchData = p.keep(str(o, "scratchData"));
+  p.scratchDirs = strings(p, o, "scratchDirs");
+  p.scratchDirs.pop_back();
+  p.rootDir = p.keep(str(o, "rootDir"));
+  p.overlayData = p.keep(str(o, "overlayData"));
+
+  Napi::Array ops = arr(o, "ops");
+  p.steps.reserve(ops.Length());
+  for (uint32_t i = 0; i < ops.Length(); i++) {
+    Napi::Value v = ops.Get(i);
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "spawn plan: expected objects in ops");
+    Napi::Object op = v.As<Napi::Object>();
+    MountStep step;
+    step.op = static_cast<MountOp>(static_cast<int>(num(op, "op")));
+    step.src = p.keep(str(op, "src"));
+    step.dst = p.keep(str(op, "dst"));
+    step.data = p.keep(str(op, "data"));
+    step.flags = static_cast<int>(num(op, "flags"));
+    step.mode = static_cast<int>(num(op, "mode"));
+    p.steps.push_back(step);
+  }
+  p.readonlyRoot = flag(o, "readonlyRoot");
+
+  p.uid = static_cast<uint32_t>(num(o, "uid"));
+  p.gid = static_cast<uint32_t>(num(o, "gid"));
+  Napi::Array groups = arr(o, "groups");
+  for (uint32_t i = 0; i < groups.Length(); i++) p.groups.push_back(groups.Get(i).As<Napi::Number>().Uint32Value());
+  Napi::Array caps = arr(o, "caps");
+  p.capsLow = caps.Get(0u).As<Napi::Number>().Uint32Value();
+  p.capsHigh = caps.Get(1u).As<Napi::Number>().Uint32Value();
+  p.noNewPrivs = flag(o, "noNewPrivs");
+  Napi::Array rl = arr(o, "rlimits");
+  for (uint32_t i = 0; i < rl.Length(); i++) {
+    Napi::Array t = rl.Get(i).As<Napi::Array>();
+    p.rlimits.push_back({t.Get(0u).As<Napi::Number>().Int32Value(),
+                         rlimitValue(t.Get(1u).As<Napi::Number>().DoubleValue()),
+                         rlimitValue(t.Get(2u).As<Napi::Number>().DoubleValue())});
+  }
+
+  p.useInit = flag(o, "useInit");
+  p.initPath = p.keep(str(o, "initPath"));
+  p.initArgv.push_back(p.keep("nsbox-init"));
+  p.initArgv.insert(p.initArgv.end(), p.argv.begin(), p.argv.end());  // includes the terminating null
+  p.stdio[0] = static_cast<StdioMode>(static_cast<int>(num(o, "stdin")));
+  p.stdio[1] = static_cast<StdioMode>(static_cast<int>(num(o, "stdout")));
+  p.stdio[2] = static_cast<StdioMode>(static_cast<int>(num(o, "stderr")));
+  p.failStage = static_cast<int>(num(o, "failStage"));
+  return plan;
+}
+
+}  // namespace sbx::marshal

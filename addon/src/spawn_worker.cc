@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+// clone3(CLONE_VM) from a worker thread, then the parent's half of the handshake.
+//
+// Why CLONE_VM: a fork of the Node process would copy its page tables, a cost that grows
+// with the host's heap (37 ms at 1 GB). Sharing the address space costs nothing, at the
+// price that the child may only run the allocation-free code in child.cc on its own stack.
+#include "spawn_worker.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "child.h"
+#include "marshal.h"
+#include "syscalls.h"
+#include "user.h"
+
+namespace sbx {
+namespace {
+
+constexpr size_t kStackSize = 256 * 1024;
+
+// Closes every fd it holds unless released.
+struct FdSet {
+  int fds[32];
+  int count = 0;
+  int add(int fd) {
+    if (fd >= 0 && count < 32) fds[count++] = fd;
+    return fd;
+  }
+  void closeAll() {
+    for (int i = 0; i < count; i++) close(fds[i]);
+    count = 0;
+  }
+  void release() { count = 0; }
+  ~FdSet() { closeAll(); }
+};
+
+void setFailure(nsbox_msg& msg, int stage, const char* syscall, int err, const char* path) {
+  memset(&msg, 0, sizeof msg);
+  msg.type = NSBOX_MSG_ERROR;
+  msg.stage = stage;
+  msg.err = err;
+  strncpy(msg.syscall, syscall, sizeof msg.syscall - 1);
+  strncpy(msg.path, path ? path : "", sizeof msg.path - 1);
+}
+
+void reap(int pid) {
+  while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+SpawnWorker::SpawnWorker(Napi::Function callback, std::unique_ptr<Plan> plan)
+    : Napi::AsyncWorker(callback, "nsbox.spawn"), plan_(std::move(plan)) {}
+
+void SpawnWorker::Execute() {
+  const Plan& plan = *plan_;
+  FdSet childEnds;   // closed in the parent once the child has its copies
+  FdSet parentEnds;  // closed on failure only
+
+  auto parentFail = [&](const char* syscall, const char* path) {
+    setFailure(failure_, NSBOX_STAGE_PARENT_SETUP, syscall, errno, path);
+    failed_ = true;
+  };
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return parentFail("socketpair", "");
+  parentEnds.add(sv[0]);
+  childEnds.add(sv[1]);
+
+  child::Context ctx{};
+  ctx.plan = &plan;
+  ctx.syncFd = sv[1];
+  ctx.initFd = -1;
+  for (int i = 0; i < 3; i++) {
+    if (plan.stdio[i] == StdioMode::kPipe) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) < 0) return parentFail("pipe2", "");
+      ctx.stdio[i] = childEnds.add(i == 0 ? p[0] : p[1]);
+      stdioFds_[i] = parentEnds.add(i == 0 ? p[1] : p[0]);
+    } else {
+      ctx.stdio[i] = childEnds.add(open("/dev/null", O_RDWR | O_CLOEXEC));
+      if (ctx.stdio[i] < 0) return parentFail("open", "/dev/null");
+    }
+  }
+  if (plan.useInit) {
+    // Opened here, exec'd from the child after pivot_root: the binary stays on the host.
+    ctx.initFd = childEnds.add(open(plan.initPath, O_PATH | O_CLOEXEC));
+    if (ctx.initFd < 0) return parentFail("open", plan.initPath);
+  }
+  if (plan.cgroupV1Procs.size() > static_cast<size_t>(child::kMaxCgroupFds)) {
+    errno = E2BIG;
+    return parentFail("open", "cgroup.procs");
+  }
+  for (const char* procs : plan.cgroupV1Procs) {
+    int fd = childEnds.add(open(procs, O_WRONLY | O_CLOEXEC));
+    if (fd < 0) return parentFail("open", procs);
+    ctx.cgroupProcsFds[ctx.cgroupProcsCount++] = fd;
+  }
+  int cgroupFd = -1;
+  if (plan.cgroupV2Dir[0]) {
+    cgroupFd = childEnds.add(open(plan.cgroupV2Dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (cgroupFd < 0) return parentFail("open", plan.cgroupV2Dir);
+  }
+
+  void* stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+  if (stack == MAP_FAILED) return parentFail("mmap", "");
+
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (plan.newNet) args.flags |= CLONE_NEWNET;
+  if (plan.usernsMode != UsernsMode::kNone) args.flags |= CLONE_NEWUSER;
+  if (cgroupFd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroupFd);
+  }
+  int pidfd = -1;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  args.stack = reinterpret_cast<uint64_t>(stack);
+  args.stack_size = kStackSize;
+
+  // Block every signal across clone: the child must not run Node's handlers on the shared
+  // memory before it has reset them to their defaults.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = sys::clone3Run(&args, child::main, &ctx);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    munmap(stack, kStackSize);
+    errno = static_cast<int>(-pid);
+    setFailure(failure_, NSBOX_STAGE_CLONE, "clone3", errno, "");
+    failed_ = true;
+    return;
+  }
+  pid_ = static_cast<int>(pid);
+  pidfd_ = pidfd;
+  childEnds.closeAll();
+
+  // The handshake. EOF without a record means the exec succeeded (the socket is
+  // close-on-exec); with nsbox-init, init reports the workload's exec itself.
+  bool done = false;
+  while (!done) {
+    nsbox_msg msg;
+    ssize_t n = recv(sv[0], &msg, sizeof msg, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 && !plan.useInit) break;
+    if (n != static_cast<ssize_t>(sizeof msg)) {
+      setFailure(failure_, NSBOX_STAGE_NONE, "recv", n < 0 ? errno : EPROTO, "sync socket");
+      failed_ = true;
+      break;
+    }
+    switch (msg.type) {
+      case NSBOX_MSG_NEED_IDMAP: {
+        const char* what = "";
+        int r = user::parentWriteIdMaps(plan, pid_, &what);
+        if (r < 0) {
+          setFailure(failure_, NSBOX_STAGE_ID_MAP, "write", -r, what);
+          failed_ = true;
+          kill(pid_, SIGKILL);
+          done = true;
+          break;
+        }
+        msg.type = NSBOX_MSG_GO;
+        send(sv[0], &msg, sizeof msg, MSG_NOSIGNAL);
+        break;
+      }
+      case NSBOX_MSG_ERROR:
+        failure_ = msg;
+        failure_.syscall[sizeof failure_.syscall - 1] = '\0';
+        failure_.path[sizeof failure_.path - 1] = '\0';
+        failed_ = true;
+        done = true;
+        break;
+      case NSBOX_MSG_EXEC_OK:
+        done = true;
+        break;
+      default:
+        setFailure(failure_, NSBOX_STAGE_NONE, "recv", EPROTO, "sync socket");
+        failed_ = true;
+        done = true;
+    }
+  }
+
+  if (failed_) {
+    // The child exits right after its record; reap it before the stack goes away.
+    reap(pid_);
+    close(pidfd_);
+    pid_ = pidfd_ = -1;
+    for (int& fd : stdioFds_) fd = -1;
+    munmap(stack, kStackSize);
+    return;  // parentEnds closes the socket and the pipes
+  }
+  // The child has exec'd: it no longer uses our memory.
+  munmap(stack, kStackSize);
+  syncFd_ = sv[0];
+  parentEnds.release();  // handed to JS
+}
+
+void SpawnWorker::OnOK() {
+  Napi::Env env = Env();
+  if (failed_) {
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("stage", failure_.stage);
+    f.Set("errno", failure_.err);
+    f.Set("syscall", Napi::String::New(env, failure_.syscall));
+    f.Set("path", Napi::String::New(env, failure_.path));
+    Callback().Call({f, env.Null()});
+    return;
+  }
+  Napi::Object s = Napi::Object::New(env);
+  s.Set("pid", pid_);
+  s.Set("pidfd", pidfd_);
+  s.Set("syncFd", syncFd_);
+  s.Set("stdinFd", stdioFds_[0]);
+  s.Set("stdoutFd", stdioFds_[1]);
+  s.Set("stderrFd", stdioFds_[2]);
+  Callback().Call({env.Null(), s});
+}
+
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "spawn(plan, callback): expected an object and a function");
+  auto plan = marshal::toPlan(info[0].As<Napi::Object>());
+  auto* worker = new SpawnWorker(info[1].As<Napi::Function>(), std::move(plan));
+  worker->Queue();
+  return env.Undefined();
+}
+
+}  // namespace sbx

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-sandbox cgroups: create one with limits (v1 or v2), read its stats, kill it, remove it, collect leftovers.
+
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { killProcs, rmdirPatientlySync } from './cgroupfs.js';
+import { detectCgroups } from './detect.js';
+import { CgroupV1, createCgroupV1 } from './v1.js';
+import { CgroupV2, createCgroupV2 } from './v2.js';
+
+export { CgroupV1 } from './v1.js';
+export { CgroupV2 } from './v2.js';
+
+/** The directory under each hierarchy root that holds nsbox's cgroups, unless another `parent` is given. */
+export const DEFAULT_CGROUP_PARENT = 'nsbox';
+
+/** Resource limits of one sandbox. Every field is optional; a missing one is not limited. */
+export interface CgroupLimits {
+  /** Memory limit in bytes (swap is not allowed on top of it). */
+  memoryBytes?: number;
+  /** Maximum number of processes and threads. */
+  pids?: number;
+  /** CPU time as fractional cores, e.g. 0.5 for half a core (a quota per 100 ms period). */
+  cpus?: number;
+}
+
+/** What {@link createCgroup} needs. */
+export interface CgroupOptions {
+  /** The sandbox's id, `<host pid>x<16 hex digits>`: use {@link newCgroupId}. The host pid lets a later run collect leftovers. */
+  id: string;
+  /** The directory under each hierarchy root to create the cgroup in. Default {@link DEFAULT_CGROUP_PARENT}. */
+  parent?: string;
+  /** Which cgroup version to use, chosen by the caller from {@link detectCgroups}. */
+  version: 'v1' | 'v2';
+  /** Limits to write before any process joins. */
+  limits?: CgroupLimits;
+}
+
+/** What a sandbox's processes used, read from its cgroup. */
+export interface CgroupStats {
+  /** CPU time (user + system) of every process that ran in the cgroup, in milliseconds. */
+  cpuTimeMs: number;
+  /** Peak memory use in bytes; null without the memory controller (or on a v2 kernel without memory.peak, before 5.19). */
+  memoryPeakBytes: number | null;
+  /** Peak number of tasks; null without the pids controller or pids.peak (before 6.1). */
+  pidsPeak: number | null;
+  /** True when the kernel's OOM killer killed a process of this cgroup. */
+  oomKilled: boolean;
+}
+
+/** The operations both cgroup versions offer. */
+export interface CgroupHandle {
+  /** The sandbox id this cgroup was created for. */
+  readonly id: string;
+  /** The `cgroup.procs` files a process writes its pid (or "0") to in order to join the cgroup. */
+  readonly procsFiles: readonly string[];
+  /** Reads the current stats. Missing files give null (or 0 CPU time), never an error. */
+  stats(): CgroupStats;
+  /** SIGKILLs every process in the cgroup. Does nothing once the cgroup is removed. */
+  kill(): void;
+  /**
+   * Removes the cgroup's directories (never the shared parent). Waits up to about 2 s for a cgroup to
+   * become free after its last process exited, then kills what is left and waits again. Idempotent.
+   * @throws SandboxError ERR_CGROUP when a directory stays busy.
+   */
+  remove(): Promise<void>;
+  /** Kills the processes and removes the directories without awaiting, for process-exit handlers. Best effort, never throws. */
+  removeSync(): void;
+}
+
+/** A sandbox's cgroup: narrow on `version` to get `dir` (v2) or `dirs` (v1). */
+export type SandboxCgroup = CgroupV1 | CgroupV2;
+
+/** `<host pid>x<16 hex digits>`: the host pid is the process that owns the cgroup. */
+const ID_PATTERN = /^([1-9][0-9]{0,9})x[0-9a-f]{16}$/;
+
+/**
+ * Makes a fresh sandbox id that records this process as its owner, for {@link collectLeftoverCgroups}.
+ *
+ * @example
+ * ```ts
+ * newCgroupId(); // '48213x9f3c0a7be41d2c55'
+ * ```
+ */
+export function newCgroupId(): string {
+  return `${process.pid}x${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * Creates a sandbox's cgroup with its limits written, ready for the sandbox's first process to join.
+ * Nothing is left behind when it throws.
+ *
+ * @throws SandboxError ERR_INVALID_OPTION for a malformed `id` or `parent`; ERR_UNSUPPORTED when a limit's
+ * controller is not available in the chosen version; ERR_PERMISSION when the directories cannot be created;
+ * ERR_CGROUP for other cgroupfs failures.
+ *
+ * @example
+ * ```ts
+ * const cgroup = createCgroup({ id: newCgroupId(), version: 'v2', limits: { memoryBytes: 256 * 2 ** 20, pids: 64, cpus: 1 } });
+ * // … spawn with clone3(CLONE_INTO_CGROUP) into cgroup.dir, wait for exit …
+ * console.log(cgroup.stats());
+ * await cgroup.remove();
+ * ```
+ */
+export function createCgroup(options: CgroupOptions): SandboxCgroup {
+  const { id, parent = DEFAULT_CGROUP_PARENT, version, limits = {} } = options;
+  if (!ID_PATTERN.test(id)) {
+    throw new SandboxError('ERR_INVALID_OPTION', `Invalid cgroup id "${id}": expected <host pid>x<16 hex digits>, as newCgroupId() makes`);
+  }
+  if (!isDirName(parent)) {
+    throw new SandboxError('ERR_INVALID_OPTION', `Invalid cgroup parent "${parent}": expected one directory name`);
+  }
+  const layout = detectCgroups();
+  return version === 'v1' ? createCgroupV1(layout, id, parent, limits) : createCgroupV2(layout, id, parent, limits);
+}
+
+/**
+ * Removes the cgroups that crashed host processes left behind under `<hierarchy root>/<parent>` in every
+ * v1 and v2 hierarchy: directories named like a sandbox id whose host pid is no longer alive. Processes
+ * still inside are SIGKILLed first. Anything else under `parent` is left alone, and so is a directory
+ * that cannot be removed (it is tried again on the next call). Blocks up to about 2 s per busy directory.
+ *
+ * Pid reuse is not detected: a leftover whose host pid now belongs to another process waits for that one to exit.
+ *
+ * @returns The number of directories removed (a v1 sandbox has one per hierarchy).
+ *
+ * @example
+ * ```ts
+ * const removed = collectLeftoverCgroups();
+ * if (removed > 0) console.warn(`removed ${removed} leftover sandbox cgroups`);
+ * ```
+ */
+export function collectLeftoverCgroups(parent: string = DEFAULT_CGROUP_PARENT): number {
+  if (!isDirName(parent)) {
+    throw new SandboxError('ERR_INVALID_OPTION', `Invalid cgroup parent "${parent}": expected one directory name`);
+  }
+  const layout = detectCgroups();
+  const roots = [...layout.v1.map((hierarchy) => hierarchy.mountPoint), ...(layout.v2 ? [layout.v2.mountPoint] : [])];
+  let removed = 0;
+  for (const root of roots) {
+    const parentDir = join(root, parent);
+    let names: string[];
+    try {
+      names = readdirSync(parentDir);
+    } catch {
+      continue; // No such parent in this hierarchy (or not ours to read).
+    }
+    for (const name of names) {
+      const owner = ID_PATTERN.exec(name)?.[1];
+      if (owner === undefined || isAlive(Number(owner))) continue;
+      const dir = join(parentDir, name);
+      try {
+        killProcs([join(dir, 'cgroup.procs')]);
+        if (rmdirPatientlySync(dir)) removed++;
+      } catch {
+        // Best effort: what cannot be removed now is tried again on the next call.
+      }
+    }
+  }
+  return removed;
+}
+
+function isDirName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive but not ours to signal.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
