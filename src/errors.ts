@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_CANCELED'
   | 'ERR_NON_ZERO_EXIT'
+  | 'ERR_OOM'
+  | 'ERR_OUTPUT_LIMIT'
   | 'ERR_NATIVE_LOAD'
   | 'ERR_CGROUP';
 
@@ -55,3 +57,39 @@ Object.defineProperty(SandboxError.prototype, 'name', { value: 'SandboxError', e
 export function isSandboxError(value: unknown): value is SandboxError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
 }
+
+/**
+ * A sandbox could not be set up (ERR_SETUP), or its command could not be executed (ERR_EXEC).
+ * Carries the failing stage and system call, like Node's SystemError.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await run({ image: 'host', command: ['nope'] });
+ * } catch (error) {
+ *   if (error instanceof SetupError) console.log(error.stage, error.syscall, error.errnoCode); // exec execve ENOENT
+ * }
+ * ```
+ */
+export class SetupError extends SandboxError {
+  /** The setup stage that failed ('overlay-mount', 'pivot-root', 'exec', …). */
+  readonly stage: string;
+  /** The failing system call. */
+  readonly syscall: string;
+  /** The errno number. */
+  readonly errno: number;
+  /** The errno name ('ENOENT'). */
+  readonly errnoCode: string;
+  /** The path involved, or ''. */
+  readonly path: string;
+
+  constructor(code: 'ERR_SETUP' | 'ERR_EXEC', message: string, fields: { stage: string; syscall: string; errno: number; errnoCode: string; path: string }) {
+    super(code, message);
+    this.stage = fields.stage;
+    this.syscall = fields.syscall;
+    this.errno = fields.errno;
+    this.errnoCode = fields.errnoCode;
+    this.path = fields.path;
+  }
+}
+Object.defineProperty(SetupError.prototype, 'name', { value: 'SetupError', enumerable: false, configurable: true, writable: true });

@@ -13,14 +13,14 @@ import { SandboxError } from '../errors.js';
 export const CPU_PERIOD_US = 100_000;
 
 /** Delays between rmdir attempts while a cgroup is still busy: about 2 s in all. */
-export const RMDIR_BACKOFF_MS = [5, 10, 20, 40, 80, 160, 320, 640, 725] as const;
+const RMDIR_BACKOFF_MS = [5, 10, 20, 40, 80, 160, 320, 640, 725] as const;
 
 function errnoOf(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | null)?.code;
 }
 
 /** Wraps a failed cgroupfs operation: EACCES/EPERM become ERR_PERMISSION with a hint, the rest ERR_CGROUP. */
-export function cgroupError(action: string, path: string, error: unknown): SandboxError {
+function cgroupError(action: string, path: string, error: unknown): SandboxError {
   const code = errnoOf(error) ?? String(error);
   if (code === 'EACCES' || code === 'EPERM') {
     return new SandboxError(
@@ -100,7 +100,7 @@ export function readKey(path: string, key: string): number | null {
 }
 
 /** The pids listed in `cgroup.procs` files (a removed cgroup lists none). */
-export function readPids(procsFiles: readonly string[]): number[] {
+function readPids(procsFiles: readonly string[]): number[] {
   return procsFiles.flatMap((file) => (readOptional(file) ?? '').split('\n').filter(Boolean).map(Number));
 }
 
@@ -127,7 +127,7 @@ export function killProcs(procsFiles: readonly string[]): void {
 }
 
 /** Tries to rmdir a cgroup: true when it is gone (also if it was already), false while busy. */
-export function tryRmdir(dir: string): boolean {
+function tryRmdir(dir: string): boolean {
   try {
     rmdirSync(dir);
     return true;
@@ -140,9 +140,9 @@ export function tryRmdir(dir: string): boolean {
 }
 
 /** Removes a cgroup, waiting out EBUSY (the kernel frees a cgroup a moment after its last process exits). */
-export async function rmdirPatiently(dir: string, backoffMs: readonly number[] = RMDIR_BACKOFF_MS): Promise<boolean> {
+async function rmdirPatiently(dir: string): Promise<boolean> {
   if (tryRmdir(dir)) return true;
-  for (const ms of backoffMs) {
+  for (const ms of RMDIR_BACKOFF_MS) {
     await delay(ms);
     if (tryRmdir(dir)) return true;
   }

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+// The layer cache: each layer unpacked once into <cacheRoot>/layers/<diffID hex>/, published by an atomic rename.
+
+import { lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { digestHex } from './digest.js';
+import type { ImageConfig } from './image-config.js';
+import { unpackLayer } from './layer-unpack.js';
+import { assertBlobIntact, openBlob, readOciImage, type LayerRef } from './oci-layout.js';
+
+/** Options of {@link resolveOciImage}. */
+export interface ResolveOciImageOptions {
+  /** Picks the manifest annotated `org.opencontainers.image.ref.name` = tag; without, the layout must hold one image. */
+  tag?: string;
+  /** Cache directory; layers go to `<cacheRoot>/layers/<diffID hex>/`. Created if missing. */
+  cacheRoot: string;
+  /**
+   * Unpack for an overlay that an unprivileged user mounts with `userxattr`: whiteouts as
+   * `user.overlay.*` xattrs, no chown, no device nodes. Keep rootful and rootless caches apart:
+   * the two forms of a layer share a diffID.
+   */
+  rootless: boolean;
+  /** Largest uncompressed layer accepted, in bytes; default 8 GiB. */
+  maxLayerBytes?: number;
+}
+
+/** An image ready to be mounted: overlay lower directories plus what the image says about running it. */
+export interface ResolvedImage {
+  /** Absolute layer directories, bottom layer first (reverse them for overlayfs' `lowerdir=`). */
+  layers: string[];
+  config: ImageConfig;
+  /** Digest of the image manifest. */
+  digest: string;
+}
+
+/**
+ * Reads an image from an OCI image layout and makes sure each of its layers is unpacked in
+ * the cache. A layer already there is reused; a missing one is unpacked into
+ * `<cacheRoot>/layers/.tmp-<random>` and renamed into place only when complete and verified,
+ * so no partial layer is ever visible. When a concurrent unpack of the same layer (in this or
+ * another process) wins the rename, the loser's copy is deleted.
+ *
+ * @throws SandboxError ERR_IMAGE_NOT_FOUND, ERR_IMAGE_INVALID, ERR_DIGEST_MISMATCH, ERR_UNSUPPORTED
+ *   (see {@link readOciImage} and {@link unpackLayer}).
+ *
+ * @example
+ * ```ts
+ * const image = await resolveOciImage('./busybox-oci', { tag: 'latest', cacheRoot: '/var/cache/nsbox', rootless: false });
+ * const lowerdir = image.layers.toReversed().join(':');
+ * ```
+ */
+export async function resolveOciImage(layoutDir: string, options: ResolveOciImageOptions): Promise<ResolvedImage> {
+  const image = await readOciImage(layoutDir, { tag: options.tag });
+  const layersDir = join(resolve(options.cacheRoot), 'layers');
+  await mkdir(layersDir, { recursive: true });
+  const layers = await Promise.all(image.layers.map((layer) => ensureLayer(layoutDir, layer, layersDir, options)));
+  return { layers, config: image.config, digest: image.digest };
+}
+
+async function ensureLayer(layoutDir: string, layer: LayerRef, layersDir: string, options: ResolveOciImageOptions): Promise<string> {
+  const final = join(layersDir, digestHex(layer.diffId, `Layer ${layer.digest} diff_id`));
+  if (await isDirectory(final)) return final;
+  const temp = await mkdtemp(join(layersDir, '.tmp-'));
+  try {
+    await unpackLayer(openBlob(layoutDir, layer, 'layer'), layer, temp, { rootless: options.rootless, maxBytes: options.maxLayerBytes });
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    // Corruption often breaks gunzip or tar before the digest check at the end: name the real cause.
+    await assertBlobIntact(layoutDir, layer, 'layer');
+    throw error;
+  }
+  try {
+    await rename(temp, final);
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !(await isDirectory(final))) throw error;
+  }
+  return final;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
+// nsbox: the public API.
+export { run, spawn } from './sandbox.js';
+export { SandboxProcess } from './process.js';
+export { RunError, type RunResult, type ResourceUsage } from './result.js';
+export { SandboxError, SetupError, isSandboxError, type ErrorCode } from './errors.js';
+export type { SandboxOptions, ImageInput, LayerStack, Mount, BindMount, TmpfsMount, Limits } from './options.js';
+export type { ImageConfig } from './image/image-config.js';
+export type { SetupStage } from './native/stages.js';

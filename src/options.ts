@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: Apache-2.0
+// The public options, checked once with ow and normalised into one plain object.
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import ow, { ArgumentError } from 'ow';
+import { SandboxError } from './errors.js';
+import type { ImageConfig } from './image/image-config.js';
+import { parseDuration, parseSize } from './units.js';
+
+/** A layer stack already on disk: directories bottom to top, as an image store produces them. */
+export interface LayerStack {
+  /** Unpacked layer directories, bottom layer first. */
+  layers: string[];
+  /** The image's runtime defaults (Env, Cmd, Entrypoint, WorkingDir, User). */
+  config?: Partial<ImageConfig>;
+  /** A name for results and messages. */
+  name?: string;
+}
+
+/**
+ * What to run the sandbox from: `'host'` (the host's /usr with a small synthetic /etc, nothing
+ * to download), a directory (an unpacked root filesystem, or an OCI image layout), or a layer stack.
+ */
+export type ImageInput = 'host' | string | LayerStack;
+
+/** A host path bound into the sandbox. */
+export interface BindMount {
+  type: 'bind';
+  /** Existing host path. */
+  source: string;
+  /** Absolute path inside the sandbox. */
+  target: string;
+  /** Default false, as in Docker. */
+  readonly?: boolean;
+}
+
+/** A private tmpfs. */
+export interface TmpfsMount {
+  type: 'tmpfs';
+  /** Absolute path inside the sandbox. */
+  target: string;
+  /** Bytes or a size string; default '64MiB'. */
+  size?: number | string;
+  /** Octal mode of the root of the tmpfs; default 0o1777. */
+  mode?: number;
+}
+
+/** A mount requested by the caller. */
+export type Mount = BindMount | TmpfsMount;
+
+/** Resource limits. Sizes take bytes or strings ('64MiB'); durations take ms or strings ('2s'). */
+export interface Limits {
+  /** Memory (hard, no swap). Default '512MiB'. `null` = unlimited. Also bounds the in-memory writable layer. */
+  memory?: number | string | null;
+  /** Processes and threads. Default 256. `null` = unlimited. */
+  pids?: number | null;
+  /** CPU time in cores (0.5 = half a core). Default unlimited. */
+  cpus?: number | null;
+  /** Wall-clock time before the whole sandbox is killed. Default '5m'; 0 = none. */
+  timeout?: number | string;
+  /** Bytes of stdout + stderr kept; past it the output is cut, flagged, and the sandbox killed. Default '16MiB'. */
+  output?: number | string;
+  /** Size of the writable layer when it lives in memory (the default). Default '1GiB'. */
+  disk?: number | string;
+}
+
+/** Options of {@link run} and {@link spawn}. */
+export interface SandboxOptions {
+  image: ImageInput;
+  /** argv; defaults to the image's Entrypoint + Cmd. Required for 'host'. */
+  command?: string[];
+  /** Added to (and overriding) the image's environment. */
+  env?: Record<string, string>;
+  /** Absolute working directory; created when missing. Default: the image's, else '/'. */
+  cwd?: string;
+  /** 'uid', 'uid:gid', 'name' or 'name:group' from the image's /etc/passwd and /etc/group. Default: the image's, else root. */
+  user?: string | number;
+  /** Default: 12 hex digits of the sandbox id. */
+  hostname?: string;
+  /** Fed to the workload's stdin; without it stdin is /dev/null (for {@link spawn}: a writable stream). */
+  stdin?: string | Buffer | Readable;
+  limits?: Limits;
+  mounts?: Mount[];
+  /** 'none' (default): a private network namespace with only loopback. 'host': the host's network, an explicit opt-out. */
+  network?: 'none' | 'host';
+  /** Aborting kills the sandbox and rejects with ERR_CANCELED. */
+  signal?: AbortSignal;
+  /** 'utf8' (default) gives strings; 'buffer' gives Buffers. */
+  encoding?: 'utf8' | 'buffer';
+  /** Default true: a non-zero exit, a signal, a timeout or an abort rejects with a RunError. */
+  reject?: boolean;
+  /** Run a tiny init as pid 1 that reaps zombies and forwards signals (default true); false makes the workload pid 1. */
+  init?: boolean;
+  /** Make the root filesystem read-only (mounts, /tmp and /dev stay as they are). */
+  readonlyRoot?: boolean;
+  /** A host directory that receives the writable layer (upper + work) and keeps it after the run. */
+  upperDir?: string;
+  /** false: no cgroup at all (no memory, pids or cpu limits, no usage), e.g. rootless without a delegated cgroup. */
+  cgroup?: boolean;
+  /** Use a user namespace also when running as root (always used when not root). */
+  userns?: boolean;
+}
+
+/** @internal Options after validation: defaults applied, units resolved. */
+export interface NormalizedOptions {
+  image: ImageInput;
+  command: string[] | undefined;
+  env: Record<string, string>;
+  cwd: string | undefined;
+  user: string | undefined;
+  hostname: string | undefined;
+  stdin: string | Buffer | Readable | undefined;
+  limits: {
+    memoryBytes: number | undefined;
+    pids: number | undefined;
+    cpus: number | undefined;
+    timeoutMs: number;
+    outputBytes: number;
+    diskBytes: number;
+  };
+  /** Whether the caller set memory/pids/cpus explicitly (defaults may be dropped with cgroup: false). */
+  explicitCgroupLimits: boolean;
+  mounts: Array<{ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
+  network: 'none' | 'host';
+  signal: AbortSignal | undefined;
+  encoding: 'utf8' | 'buffer';
+  reject: boolean;
+  init: boolean;
+  readonlyRoot: boolean;
+  upperDir: string | undefined;
+  cgroup: boolean;
+  userns: boolean;
+  /** @internal fault injection for tests: force this setup stage to fail. */
+  failStage: number;
+}
+
+/** @internal */
+export const DEFAULT_LIMITS = { memory: '512MiB', pids: 256, timeout: '5m', output: '16MiB', disk: '1GiB' } as const;
+
+/** @internal Test-only fault injection key, deliberately not part of the typed options. */
+export const failStageKey = Symbol.for('nsbox.failStage');
+
+const noNul = (s: string) => ({ validator: !s.includes('\0'), message: (label: string) => `Expected ${label} to contain no NUL byte` });
+const absolutePath = (s: string) => ({
+  validator: s.startsWith('/') && !s.split('/').includes('..') && !s.includes('\0'),
+  message: (label: string) => `Expected ${label} to be an absolute path without \`..\` components, got \`${s}\``,
+});
+// Sizes and durations are only type-checked here; their values are parsed (with one clear
+// message each) in normalizeOptions, since ow's union messages list every alternative.
+const sizeLike = ow.any(ow.number, ow.string);
+const durationLike = ow.any(ow.number, ow.string);
+const hostnamePattern = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
+
+const shape = ow.object.exactShape({
+  image: ow.any(
+    ow.string.nonEmpty.validate(noNul),
+    ow.object.exactShape({
+      layers: ow.array.nonEmpty.ofType(ow.string.validate(absolutePath).validate((s) => ({
+        validator: !/[:,\\]/.test(s),
+        message: (label) => `Expected ${label} to contain no \`:\`, \`,\` or \`\\\` (overlayfs option syntax), got \`${s}\``,
+      }))),
+      config: ow.optional.object,
+      name: ow.optional.string,
+    }),
+  ),
+  command: ow.optional.array.nonEmpty.ofType(ow.string.validate(noNul)).validate((a) => ({
+    validator: a[0] !== '',
+    message: (label) => `Expected ${label}[0] to be a non-empty program name`,
+  })),
+  env: ow.optional.object.valuesOfType(ow.string.validate(noNul)).validate((env) => {
+    const bad = Object.keys(env).find((k) => k === '' || k.includes('=') || k.includes('\0'));
+    return { validator: bad === undefined, message: (label) => `Expected ${label} keys to be names without \`=\`, got \`${bad}\`` };
+  }),
+  cwd: ow.optional.string.validate(absolutePath),
+  user: ow.optional.any(
+    ow.number.integer.inRange(0, 2 ** 32 - 2),
+    ow.string.matches(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/),
+  ),
+  hostname: ow.optional.string.matches(hostnamePattern),
+  stdin: ow.optional.any(ow.string, ow.uint8Array, ow.object.hasKeys('pipe', 'read')),
+  limits: ow.optional.object.exactShape({
+    memory: ow.optional.any(ow.null, sizeLike),
+    pids: ow.optional.any(ow.null, ow.number.integer.inRange(1, 4_194_304)),
+    cpus: ow.optional.any(ow.null, ow.number.finite.greaterThan(0).lessThanOrEqual(1024)),
+    timeout: ow.optional.any(durationLike),
+    output: ow.optional.any(sizeLike),
+    disk: ow.optional.any(sizeLike),
+  }),
+  mounts: ow.optional.array.ofType(
+    ow.any(
+      ow.object.exactShape({
+        type: ow.string.equals('bind'),
+        source: ow.string.nonEmpty.validate(noNul),
+        target: ow.string.validate(absolutePath),
+        readonly: ow.optional.boolean,
+      }),
+      ow.object.exactShape({
+        type: ow.string.equals('tmpfs'),
+        target: ow.string.validate(absolutePath),
+        size: ow.optional.any(sizeLike),
+        mode: ow.optional.number.integer.inRange(0, 0o7777),
+      }),
+    ),
+  ),
+  network: ow.optional.string.oneOf(['none', 'host']),
+  signal: ow.optional.object.instanceOf(AbortSignal),
+  encoding: ow.optional.string.oneOf(['utf8', 'buffer']),
+  reject: ow.optional.boolean,
+  init: ow.optional.boolean,
+  readonlyRoot: ow.optional.boolean,
+  upperDir: ow.optional.string.validate(absolutePath),
+  cgroup: ow.optional.boolean,
+  userns: ow.optional.boolean,
+});
+
+function invalid(message: string, cause?: unknown): SandboxError {
+  return new SandboxError('ERR_INVALID_OPTION', message, { cause });
+}
+
+// Sizes checked against what the kernel accepts: a memory limit below a few MiB cannot even start a process.
+const MIN_MEMORY = 4 * 1024 * 1024;
+
+/**
+ * @internal Checks every option before anything is touched and applies the defaults.
+ * Throws SandboxError ERR_INVALID_OPTION naming the option.
+ */
+export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
+  try {
+    ow(options, 'options', shape);
+  } catch (error) {
+    if (error instanceof ArgumentError) throw invalid(`Invalid sandbox option: ${error.message}`, error);
+    throw error;
+  }
+  const limits = options.limits ?? {};
+  const size = (name: string, value: number | string | undefined | null, fallback: string) => {
+    const bytes = parseSize(value ?? fallback);
+    if (bytes === undefined) throw invalid(`Invalid sandbox option: ${name} must be a byte count or a size like 64MiB, got \`${String(value)}\``);
+    return bytes;
+  };
+  const duration = (name: string, value: number | string | undefined, fallback: string) => {
+    const ms = parseDuration(value ?? fallback);
+    if (ms === undefined) throw invalid(`Invalid sandbox option: ${name} must be milliseconds or a duration like 2s, got \`${String(value)}\``);
+    return ms;
+  };
+  const memoryBytes = limits.memory === null ? undefined : size('limits.memory', limits.memory, DEFAULT_LIMITS.memory);
+  if (memoryBytes !== undefined && memoryBytes < MIN_MEMORY) throw invalid(`Invalid sandbox option: limits.memory must be at least 4MiB, got ${memoryBytes} bytes`);
+  const upperDir = options.upperDir;
+  if (upperDir !== undefined && (!existsSync(upperDir) || !statSync(upperDir).isDirectory()))
+    throw invalid(`Invalid sandbox option: upperDir \`${upperDir}\` is not an existing directory`);
+
+  const mounts = (options.mounts ?? []).map((mount) => {
+    if (mount.type === 'bind') {
+      if (!existsSync(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` does not exist`);
+      if (!isAbsolute(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` must be absolute`);
+      // Resolved now, so the child binds what the caller named, not what a symlink points to later.
+      return { type: 'bind' as const, source: realpathSync(mount.source), target: posix.normalize(mount.target), readonly: mount.readonly ?? false };
+    }
+    return { type: 'tmpfs' as const, target: posix.normalize(mount.target), sizeBytes: size(`mounts[].size`, mount.size, '64MiB'), mode: mount.mode ?? 0o1777 };
+  });
+  const targets = mounts.map((m) => m.target);
+  const duplicate = targets.find((t, i) => targets.indexOf(t) !== i);
+  if (duplicate) throw invalid(`Invalid sandbox option: two mounts target \`${duplicate}\``);
+  if (targets.includes('/')) throw invalid('Invalid sandbox option: a mount cannot target `/`');
+
+  return {
+    image: options.image,
+    command: options.command,
+    env: { ...options.env },
+    cwd: options.cwd === undefined ? undefined : posix.normalize(options.cwd),
+    user: options.user === undefined ? undefined : String(options.user),
+    hostname: options.hostname,
+    stdin: options.stdin,
+    limits: {
+      memoryBytes,
+      pids: limits.pids === null ? undefined : limits.pids ?? DEFAULT_LIMITS.pids,
+      cpus: limits.cpus ?? undefined,
+      timeoutMs: duration('limits.timeout', limits.timeout, DEFAULT_LIMITS.timeout),
+      outputBytes: size('limits.output', limits.output, DEFAULT_LIMITS.output),
+      diskBytes: size('limits.disk', limits.disk, DEFAULT_LIMITS.disk),
+    },
+    explicitCgroupLimits: [limits.memory, limits.pids, limits.cpus].some((v) => v !== undefined && v !== null),
+    mounts,
+    network: options.network ?? 'none',
+    signal: options.signal,
+    encoding: options.encoding ?? 'utf8',
+    reject: options.reject ?? true,
+    init: options.init ?? true,
+    readonlyRoot: options.readonlyRoot ?? false,
+    upperDir,
+    cgroup: options.cgroup ?? true,
+    userns: options.userns ?? false,
+    failStage: (options as unknown as Record<symbol, number | undefined>)[failStageKey] ?? 0,
+  };
+}

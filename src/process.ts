@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+// SandboxProcess: one running sandbox — its stdio streams, kill, and the promise of its RunResult.
+import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { PassThrough, Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { SandboxError } from './errors.js';
+import { failureOf, RunError, signalName, type RunResult } from './result.js';
+import { launch, type Launched } from './launch.js';
+import type { NormalizedOptions } from './options.js';
+
+const SIGKILL = constants.signals.SIGKILL;
+
+/**
+ * A running sandbox, as {@link spawn} returns it: stdio streams, `kill()`, and a promise of
+ * its {@link RunResult} (`await` it directly, or use `.result`).
+ *
+ * @example
+ * ```ts
+ * const child = spawn({ image: 'host', command: ['sh', '-c', 'read x; echo got $x'] });
+ * child.stdin.end('hello\n');
+ * child.stdout.pipe(process.stdout);
+ * const result = await child;
+ * ```
+ */
+export class SandboxProcess<Output extends string | Buffer = string> extends EventEmitter implements PromiseLike<RunResult<Output>> {
+  /** The sandbox id (also the default hostname's source and the cgroup's name). */
+  readonly id: string;
+  /** Writable stdin; ended by the caller. Null when `stdin` was given as an option (it is fed for you). */
+  readonly stdin: Writable | null;
+  /** The workload's stdout, as it comes (also collected into the result, up to limits.output). */
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** The host pid of the sandbox's pid 1, once it runs (after the 'spawn' event). */
+  pid: number | undefined;
+  /** Resolves with the result, or rejects with a RunError (unless `reject: false`) or a setup error. */
+  readonly result: Promise<RunResult<Output>>;
+
+  #launched: Launched | undefined;
+  #pendingSignal: number | undefined;
+  #killReason: 'timeout' | 'cancel' | 'output' | undefined;
+
+  /** @internal Use {@link spawn}. */
+  constructor(id: string, options: NormalizedOptions, streams: boolean) {
+    super();
+    this.id = id;
+    this.stdout = new PassThrough();
+    this.stderr = new PassThrough();
+    this.stdin = options.stdin === undefined && streams ? new PassThrough() : null;
+    if (!streams) {
+      // run(): nobody reads these, so they only drain.
+      this.stdout.resume();
+      this.stderr.resume();
+    }
+    this.result = this.#run(options);
+    // The result is also reachable through `then`; an unobserved rejection is the caller's to handle.
+    this.result.catch(() => {});
+  }
+
+  then<A = RunResult<Output>, B = never>(
+    onFulfilled?: ((value: RunResult<Output>) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.result.then(onFulfilled, onRejected);
+  }
+
+  /**
+   * Sends a signal to the sandbox's pid 1 (nsbox-init forwards it to the workload). SIGKILL
+   * ends the whole sandbox at once. Returns false when it has already exited.
+   */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    const number = typeof signal === 'number' ? signal : constants.signals[signal];
+    if (number === undefined) throw new SandboxError('ERR_INVALID_OPTION', `Invalid signal \`${String(signal)}\``);
+    if (!this.#launched) {
+      this.#pendingSignal = number;
+      return true;
+    }
+    return this.#launched.kill(number);
+  }
+
+  #killFor(reason: 'timeout' | 'cancel' | 'output'): void {
+    this.#killReason ??= reason;
+    this.kill(SIGKILL);
+  }
+
+  async #run(options: NormalizedOptions): Promise<RunResult<Output>> {
+    const start = performance.now();
+    const { signal, limits } = options;
+    if (signal?.aborted) throw new SandboxError('ERR_CANCELED', 'The sandbox was canceled before it started', { cause: signal.reason });
+    const stack = new Error().stack;
+
+    let launched: Launched;
+    try {
+      launched = await launch(this.id, options, [this.stdin !== null || options.stdin !== undefined, true, true]);
+    } catch (error) {
+      // Point the stack at the caller, not at the worker thread (sharp's nativeError).
+      if (error instanceof SandboxError && stack) error.stack = `${error.name}: ${error.message}\n${stack.split('\n').slice(2).join('\n')}`;
+      this.stdout.destroy();
+      this.stderr.destroy();
+      this.stdin?.destroy();
+      throw error;
+    }
+    this.#launched = launched;
+    this.pid = launched.pid;
+    this.emit('spawn');
+    if (this.#pendingSignal !== undefined) launched.kill(this.#pendingSignal);
+
+    const onAbort = () => this.#killFor('cancel');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = limits.timeoutMs > 0 ? setTimeout(() => this.#killFor('timeout'), limits.timeoutMs) : undefined;
+
+    const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
+    let total = 0;
+    let truncated = false;
+    const collect = (name: 'stdout' | 'stderr', source: Socket | null, sink: PassThrough) => {
+      if (!source) {
+        sink.end();
+        return Promise.resolve();
+      }
+      source.on('data', (chunk: Buffer) => {
+        if (truncated) return;
+        const room = limits.outputBytes - total;
+        if (chunk.length > room) {
+          chunk = chunk.subarray(0, room);
+          truncated = true;
+          this.#killFor('output');
+        }
+        total += chunk.length;
+        chunks[name].push(chunk);
+        sink.write(chunk);
+      });
+      return finished(source).catch(() => {}).finally(() => sink.end());
+    };
+    const output = Promise.all([collect('stdout', launched.stdout, this.stdout as PassThrough), collect('stderr', launched.stderr, this.stderr as PassThrough)]);
+    this.#feedStdin(options.stdin, launched.stdin);
+
+    const exit = await launched.exited;
+    await output;
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    const stats = await launched.cleanup();
+
+    const decode = (parts: Buffer[]) => (options.encoding === 'buffer' ? Buffer.concat(parts) : Buffer.concat(parts).toString('utf8')) as Output;
+    const result: RunResult<Output> = {
+      command: launched.argv,
+      image: launched.image,
+      exitCode: exit.exitCode,
+      signal: signalName(exit.signal),
+      stdout: decode(chunks.stdout),
+      stderr: decode(chunks.stderr),
+      failed: false,
+      timedOut: this.#killReason === 'timeout',
+      isCanceled: this.#killReason === 'cancel',
+      oomKilled: stats.oomKilled,
+      outputTruncated: truncated,
+      durationMs: performance.now() - start,
+      usage: { cpuTimeMs: stats.cpuTimeMs ?? exit.cpuUsec / 1000, memoryPeakBytes: stats.memoryPeakBytes, pidsPeak: stats.pidsPeak },
+    };
+    const failure = failureOf(result, limits);
+    result.failed = failure !== null;
+    if (!failure) return result;
+    const error = new RunError<Output>(failure.code, failure.message, result);
+    if (!options.reject) return error as unknown as RunResult<Output>;
+    if (stack) error.stack = `${error.name}: ${error.message}\n${stack.split('\n').slice(2).join('\n')}`;
+    throw error;
+  }
+
+  #feedStdin(input: NormalizedOptions['stdin'], pipe: Socket | null): void {
+    if (!pipe) return;
+    // A workload that exits without reading its stdin is not an error of the host.
+    pipe.on('error', () => {});
+    if (this.stdin) {
+      this.stdin.pipe(pipe);
+    } else if (input instanceof Readable) {
+      input.pipe(pipe);
+    } else if (input !== undefined) {
+      pipe.end(input);
+    }
+  }
+}
