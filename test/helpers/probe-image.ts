@@ -165,11 +165,20 @@ function cacheDirs(key: string): string[] {
 
 async function makeBuildDir(dir: string): Promise<void> {
   const root = fixturesRoot();
-  await fs.mkdir(root, { recursive: true });
-  // Sticky and world-writable like /tmp, so builders running as other users can add their dirs.
-  await fs.chmod(root, 0o1777).catch(() => {});
+  if ((await fs.mkdir(root, { recursive: true })) !== undefined) {
+    // Sticky and world-writable like /tmp, so builders running as other users can add their dirs.
+    await fs.chmod(root, 0o1777).catch(() => {});
+  }
   await fs.mkdir(dir, { recursive: true });
   await fs.chmod(dir, 0o755).catch(() => {});
+  // Leftovers of builders that were killed mid-build (no build takes an hour).
+  const stale = Date.now() - 3600_000;
+  for (const entry of await fs.readdir(dir)) {
+    if (!entry.startsWith('.tmp-')) continue;
+    const p = path.join(dir, entry);
+    const stat = await fs.lstat(p).catch(() => undefined);
+    if (stat && stat.mtimeMs < stale) await fs.rm(p, { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 function tmpName(dir: string, name: string): string {
@@ -309,14 +318,15 @@ async function umociLayout(
   await run('chmod', ['-R', 'a+rX', layout], 'making the layout readable');
 }
 
-/** One-layer OCI image layout (gzip layer) of the {@link probeRootfs} content, tag `latest`. */
+/**
+ * One-layer OCI image layout (gzip layer) with the {@link probeRootfs} content, tag `latest`.
+ * The layer is populated by the same code as the rootfs rather than copied from it, so a
+ * non-root builder needs no access to root's copy (its /root is 0700).
+ */
 export async function probeOciLayout(): Promise<OciLayout> {
-  const rootfs = await probeRootfs();
+  const probe = await probeBinary();
   const dir = await artifact('oci-probe', (target, scratch) =>
-    umociLayout(target, scratch, [
-      // cp -a keeps owners, modes and symlinks; `/.` copies the root directory's attributes too.
-      (bundleRootfs) => run('cp', ['-a', `${rootfs}/.`, `${bundleRootfs}/`], 'copying the rootfs').then(() => {}),
-    ]),
+    umociLayout(target, scratch, [(bundleRootfs) => populateRootfs(bundleRootfs, probe)]),
   );
   return { dir, tag: OCI_TAG };
 }

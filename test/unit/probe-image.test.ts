@@ -147,6 +147,11 @@ test('the probe OCI layout is tagged latest and configured', async (t) => {
   const entries = await layerEntries(dir, manifest.layers[0]!);
   t.true(entries.includes('usr/bin/probe'));
   t.true(entries.includes('bin/busybox'));
+  // The layer holds exactly what the plain rootfs holds.
+  const rootfs = await probeRootfs();
+  const files = (await fs.readdir(rootfs, { recursive: true })).map(String);
+  const strip = (p: string) => p.replace(/\/$/, '');
+  t.deepEqual(entries.map(strip).filter((p) => p !== '' && p !== '.').sort(), files.sort());
 });
 
 test('the busybox OCI layout has a second layer with a whiteout and /etc/motd', async (t) => {
