@@ -84,37 +84,40 @@ int run(const Context& ctx) {
   int syncFd = ctx.syncFd;
   Failure fail{syncFd};
   int rootFd = -1;
-  int forced = plan.failStage;
 
   resetSignals();
-  // The order matters, and each step says why where it is not obvious.
+  // One line per stage. failStage (tests only) makes a stage report EPERM instead of running,
+  // to pin down the error contract for stages no input can make fail.
+#define STAGE(number, call)                                                   \
+  if (plan.failStage == (number)) return fail((number), "forced", -EPERM, ""); \
+  if (call) return 1;
+
+  // The order matters:
   //   id maps first: until they exist the child has no uid inside, so nothing else works;
   //   cgroup before anything allocates; cgroup namespace after joining the cgroup;
   //   mounts while the host's paths are still reachable; pivot_root after every mount;
   //   hostname/loopback/rlimits/cwd need the new namespaces and root but not privilege;
   //   bounding set while CAP_SETPCAP remains, then the user switch, then the final sets;
   //   parent-death signal after the user switch (which clears it); stdio last.
-  if (user::stageIdMap(plan, fail, syncFd)) return 1;
-  if (ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount)) return 1;
-  if (ns::stageCgroupNamespace(plan, fail)) return 1;
-  if (forced == NSBOX_STAGE_MOUNT_PRIVATE) return fail(forced, "forced", -EPERM);
-  if (mount::stageMountPrivate(plan, fail)) return 1;
-  if (mount::stageRootfs(plan, fail, &rootFd)) return 1;
-  if (mount::stageSteps(plan, fail, rootFd)) return 1;
-  if (forced == NSBOX_STAGE_PIVOT_ROOT) return fail(forced, "forced", -EPERM, plan.rootDir);
-  if (rootfs::stagePivotRoot(plan, fail, rootFd)) return 1;
-  if (rootfs::stageReadonlyRoot(plan, fail)) return 1;
-  if (ns::stageHostname(plan, fail)) return 1;
-  if (forced == NSBOX_STAGE_LOOPBACK) return fail(forced, "forced", -EPERM, "lo");
-  if (ns::stageLoopback(plan, fail)) return 1;
-  if (fds::stageRlimits(plan, fail)) return 1;
-  if (rootfs::stageCwd(plan, fail)) return 1;
-  if (caps::stageBoundingSet(plan, fail)) return 1;
-  if (user::stageUser(plan, fail)) return 1;
-  if (caps::stageCapabilities(plan, fail)) return 1;
-  if (caps::stageNoNewPrivs(plan, fail)) return 1;
-  if (stageParentDeath(plan, fail, syncFd)) return 1;
-  if (fds::stageStdio(plan, fail, ctx.stdio, &syncFd)) return 1;
+  STAGE(NSBOX_STAGE_ID_MAP, user::stageIdMap(plan, fail, syncFd))
+  STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
+  STAGE(NSBOX_STAGE_CGROUP_NAMESPACE, ns::stageCgroupNamespace(plan, fail))
+  STAGE(NSBOX_STAGE_MOUNT_PRIVATE, mount::stageMountPrivate(plan, fail))
+  STAGE(NSBOX_STAGE_SCRATCH_MOUNT, mount::stageRootfs(plan, fail, &rootFd))
+  STAGE(NSBOX_STAGE_BIND_MOUNT, mount::stageSteps(plan, fail, rootFd))
+  STAGE(NSBOX_STAGE_PIVOT_ROOT, rootfs::stagePivotRoot(plan, fail, rootFd))
+  STAGE(NSBOX_STAGE_READONLY_ROOT, rootfs::stageReadonlyRoot(plan, fail))
+  STAGE(NSBOX_STAGE_HOSTNAME, ns::stageHostname(plan, fail))
+  STAGE(NSBOX_STAGE_LOOPBACK, ns::stageLoopback(plan, fail))
+  STAGE(NSBOX_STAGE_RLIMITS, fds::stageRlimits(plan, fail))
+  STAGE(NSBOX_STAGE_CWD, rootfs::stageCwd(plan, fail))
+  STAGE(NSBOX_STAGE_CAPABILITIES, caps::stageBoundingSet(plan, fail))
+  STAGE(NSBOX_STAGE_USER, user::stageUser(plan, fail))
+  STAGE(NSBOX_STAGE_CAPABILITIES, caps::stageCapabilities(plan, fail))
+  STAGE(NSBOX_STAGE_NO_NEW_PRIVS, caps::stageNoNewPrivs(plan, fail))
+  STAGE(NSBOX_STAGE_PARENT_DEATH, stageParentDeath(plan, fail, syncFd))
+  STAGE(NSBOX_STAGE_STDIO, fds::stageStdio(plan, fail, ctx.stdio, &syncFd))
+#undef STAGE
   fail.syncFd = syncFd;
 
   if (plan.useInit) {

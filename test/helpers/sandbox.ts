@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared bits for tests that run real sandboxes: the probe image and host-side observations.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { failStageKey } from '../../src/options.js';
+import type { SandboxOptions } from '../../src/index.js';
+import { probeRootfs } from './probe-image.js';
+
+export { probeRootfs };
+
+/** Options with a forced setup-stage failure (the addon's test hook). */
+export function withFailStage(options: SandboxOptions, stage: number): SandboxOptions {
+  return Object.assign({ ...options }, { [failStageKey]: stage });
+}
+
+/** Attack commands in the probe refuse to run unless this env names the sandbox's own hostname. */
+export function guardEnv(hostname: string): Record<string, string> {
+  return { PROBE_GUARD_HOSTNAME: hostname };
+}
+
+/** Host pids of every process whose pid namespace is `pidns` (e.g. 'pid:[4026532]'). */
+export function processesInPidNamespace(pidns: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/pid`) === pidns) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Zombie children of this process. */
+export function zombieChildren(): number[] {
+  const zombies: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) zombies.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return zombies;
+}
+
+/** Open fds of this process. */
+export function openFds(): string[] {
+  return readdirSync('/proc/self/fd');
+}
+
+/** Mount lines of this process's mount namespace. */
+export function hostMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n');
+}
