@@ -56,3 +56,16 @@ export function openFds(): string[] {
 export function hostMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n');
 }
+
+/** cgroup directories (any hierarchy, v1 or v2) that belong to sandboxes of this process. */
+export function ownCgroups(): string[] {
+  const found: string[] = [];
+  for (const root of ['/sys/fs/cgroup', ...readdirSync('/sys/fs/cgroup').map((d) => `/sys/fs/cgroup/${d}`)]) {
+    try {
+      for (const name of readdirSync(`${root}/nsbox`)) if (name.startsWith(`${process.pid}x`)) found.push(`${root}/nsbox/${name}`);
+    } catch {
+      // no nsbox parent in this hierarchy
+    }
+  }
+  return found;
+}
