@@ -89,11 +89,15 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     const { signal, limits } = options;
     if (signal?.aborted) throw new SandboxError('ERR_CANCELED', 'The sandbox was canceled before it started', { cause: signal.reason });
     const stack = new Error().stack;
+    // Listen before launching: an abort while the sandbox starts kills it as soon as it runs.
+    const onAbort = () => this.#killFor('cancel');
+    signal?.addEventListener('abort', onAbort, { once: true });
 
     let launched: Launched;
     try {
       launched = await launch(this.id, options, [this.stdin !== null || options.stdin !== undefined, true, true]);
     } catch (error) {
+      signal?.removeEventListener('abort', onAbort);
       // Point the stack at the caller, not at the worker thread (sharp's nativeError).
       if (error instanceof SandboxError && stack) error.stack = `${error.name}: ${error.message}\n${stack.split('\n').slice(2).join('\n')}`;
       this.stdout.destroy();
@@ -105,9 +109,6 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     this.pid = launched.pid;
     this.emit('spawn');
     if (this.#pendingSignal !== undefined) launched.kill(this.#pendingSignal);
-
-    const onAbort = () => this.#killFor('cancel');
-    signal?.addEventListener('abort', onAbort, { once: true });
     const timer = limits.timeoutMs > 0 ? setTimeout(() => this.#killFor('timeout'), limits.timeoutMs) : undefined;
 
     const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };

@@ -12,12 +12,15 @@ import { assertBlobIntact, openBlob, readOciImage, type LayerRef } from './oci-l
 export interface ResolveOciImageOptions {
   /** Picks the manifest annotated `org.opencontainers.image.ref.name` = tag; without, the layout must hold one image. */
   tag?: string;
-  /** Cache directory; layers go to `<cacheRoot>/layers/<diffID hex>/`. Created if missing. */
+  /**
+   * Cache directory, created if missing. Layers go to `<cacheRoot>/layers/<diffID hex>/`, or to
+   * `<cacheRoot>/layers-rootless/<diffID hex>/` when `rootless`: the two forms of a layer share a
+   * diffID but not their whiteouts, so one cache root can serve both.
+   */
   cacheRoot: string;
   /**
-   * Unpack for an overlay that an unprivileged user mounts with `userxattr`: whiteouts as
-   * `user.overlay.*` xattrs, no chown, no device nodes. Keep rootful and rootless caches apart:
-   * the two forms of a layer share a diffID.
+   * Unpack for an overlay mounted with `userxattr` (in a user namespace): whiteouts as
+   * `user.overlay.*` xattrs, no chown, no device nodes.
    */
   rootless: boolean;
   /** Largest uncompressed layer accepted, in bytes; default 8 GiB. */
@@ -35,8 +38,8 @@ export interface ResolvedImage {
 
 /**
  * Reads an image from an OCI image layout and makes sure each of its layers is unpacked in
- * the cache. A layer already there is reused; a missing one is unpacked into
- * `<cacheRoot>/layers/.tmp-<random>` and renamed into place only when complete and verified,
+ * the cache. A layer already there is reused; a missing one is unpacked into a `.tmp-<random>`
+ * directory beside its final place and renamed there only when complete and verified,
  * so no partial layer is ever visible. When a concurrent unpack of the same layer (in this or
  * another process) wins the rename, the loser's copy is deleted.
  *
@@ -51,7 +54,7 @@ export interface ResolvedImage {
  */
 export async function resolveOciImage(layoutDir: string, options: ResolveOciImageOptions): Promise<ResolvedImage> {
   const image = await readOciImage(layoutDir, { tag: options.tag });
-  const layersDir = join(resolve(options.cacheRoot), 'layers');
+  const layersDir = join(resolve(options.cacheRoot), options.rootless ? 'layers-rootless' : 'layers');
   await mkdir(layersDir, { recursive: true });
   const layers = await Promise.all(image.layers.map((layer) => ensureLayer(layoutDir, layer, layersDir, options)));
   return { layers, config: image.config, digest: image.digest };

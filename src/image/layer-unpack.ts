@@ -15,8 +15,7 @@ import { mknod } from './native-fs.js';
 import type { LayerRef } from './oci-layout.js';
 import { markOpaque, opaqueWhiteout, whiteoutPrefix, writeWhiteout } from './whiteout.js';
 
-/** Default for {@link UnpackOptions.maxBytes}: 8 GiB of uncompressed tar. */
-export const defaultMaxLayerBytes = 8 * 1024 ** 3;
+const defaultMaxLayerBytes = 8 * 1024 ** 3;
 
 /** How to unpack a layer. */
 export interface UnpackOptions {
@@ -35,7 +34,7 @@ export interface UnpackOptions {
  *
  * A hostile entry fails the whole layer with ERR_IMAGE_INVALID naming it: a `..` component, a
  * path through a symlink, a hard link to something not already in the layer, an unknown entry
- * type, a tar that is not a tar. Leading `/` is stripped, as Docker does. On failure `dest` may
+ * type, bytes that are not a tar. Leading `/` is stripped, as Docker does. On failure `dest` may
  * hold partial content: the caller removes it.
  *
  * Why not node-tar's `Unpack`: it reports hostile entries as warnings and skips them, so a layer
@@ -99,12 +98,17 @@ export async function unpackLayer(blob: Readable, layer: LayerRef, dest: string,
 // so at most one entry is in flight. The first failure, on either side, stops both.
 async function untar(source: Readable[], parser: Parser, write: (entry: ReadEntry) => Promise<void>): Promise<void> {
   const abort = new AbortController();
+  let current: ReadEntry | undefined;
+  // A stream that fails mid-entry leaves that entry waiting for data forever: end it early
+  // (its file stays partial, and the layer fails on the next turn of the loop).
+  abort.signal.addEventListener('abort', () => current?.end());
   const feeding = pipeline([...source, parser], { signal: abort.signal });
   feeding.catch((error: unknown) => abort.abort(error));
   try {
     for await (const [entry] of on(parser, 'entry', { close: ['end'], signal: abort.signal })) {
-      await write(entry as ReadEntry);
-      (entry as ReadEntry).resume();
+      current = entry as ReadEntry;
+      await write(current);
+      current.resume();
     }
     await feeding;
   } catch (error) {
@@ -212,7 +216,8 @@ class LayerWriter {
   async #file(path: string, entry: ReadEntry): Promise<void> {
     const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      await pipeline(entry, handle.createWriteStream({ autoClose: false }));
+      // writeFile on a handle writes the whole chunk at the current position, looping on short writes.
+      for await (const chunk of entry) await handle.writeFile(chunk as Buffer);
       const meta = this.#meta(entry, 0o644);
       if (!this.#rootless) await handle.chown(meta.uid ?? 0, meta.gid ?? 0);
       await handle.chmod(meta.mode);
@@ -239,11 +244,11 @@ class LayerWriter {
   // namespace. A fifo needs no privilege, so it is made either way.
   async #node(rel: string, entry: ReadEntry): Promise<void> {
     if (this.#rootless && entry.type !== 'FIFO') return;
-    const type = { CharacterDevice: constants.S_IFCHR, BlockDevice: constants.S_IFBLK, FIFO: constants.S_IFIFO }[entry.type as 'FIFO'];
+    const type = entry.type === 'FIFO' ? constants.S_IFIFO : entry.type === 'BlockDevice' ? constants.S_IFBLK : constants.S_IFCHR;
     const path = this.#abs(rel);
     const meta = this.#meta(entry, 0o644);
     await this.#clear(rel, false);
-    mknod(path, type | meta.mode, entry.header.devmaj ?? 0, entry.header.devmin ?? 0);
+    mknod(path, type | meta.mode, entry.header.devmaj, entry.header.devmin);
     await this.#setOwnerAndTimes(path, entry, false);
     // mknod's mode went through the umask; path-based calls are safe on the node we just made.
     await chmod(path, meta.mode);

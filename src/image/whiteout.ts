@@ -16,11 +16,12 @@ export const opaqueWhiteout = '.wh..wh..opq';
  *
  * Rootful: a character device 0:0, overlayfs's own whiteout. Rootless (an unprivileged user
  * cannot mknod a device; the overlay is mounted with `userxattr`): an empty regular file with
- * `user.overlay.whiteout`, and `user.overlay.opaque` = `x` on `dir`. That is the "xwhiteout" of
- * kernel 6.7+ as Documentation/filesystems/overlayfs.rst describes it: overlayfs only looks for
- * xattr whiteouts in directories marked `x`. (The `overlay.whiteouts` marker of the first patch
- * versions never shipped; checked on 6.18: with it the whiteout is not hidden from readdir.) A
- * directory already opaque (`y`) keeps `y`: it hides everything below anyway.
+ * `user.overlay.whiteout`, and `user.overlay.opaque` = `x` on `dir`. That is the "xwhiteout" as
+ * Documentation/filesystems/overlayfs.rst describes it: overlayfs only looks for xattr whiteouts
+ * in directories marked `x`. (6.7.0 used an `overlay.whiteouts` marker instead; 6.8 and the 6.7
+ * stable updates replaced it with `opaque=x`. Checked on 6.18: with `whiteouts` only, readdir
+ * still lists the whiteout.) A directory already opaque (`y`) keeps `y`: it hides everything
+ * below anyway.
  *
  * `dir` must be a real directory in the layer being written and `dir/name` must not exist.
  *

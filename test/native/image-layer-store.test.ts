@@ -21,6 +21,8 @@ test.after.always(async () => {
 // Rootful unpacking needs root (mknod, trusted.* xattrs, chown); the rootless test mounts in a user namespace.
 const rootTest = isRoot() ? test : test.skip;
 const usernsTest = isRoot() || hasUnprivilegedUserns() ? test : test.skip;
+// For the tests that do not depend on the form: whichever this user can unpack.
+const rootless = !isRoot();
 
 let dirs = 0;
 async function freshDir(name: string): Promise<string> {
@@ -29,9 +31,9 @@ async function freshDir(name: string): Promise<string> {
   return d;
 }
 
-/** Entries of `<cacheRoot>/layers`, sorted. */
-async function cached(cacheRoot: string): Promise<string[]> {
-  return (await fs.readdir(path.join(cacheRoot, 'layers'))).sort();
+/** Entries of the layer cache for `rootless`, sorted. */
+async function cached(cacheRoot: string, forRootless = rootless): Promise<string[]> {
+  return (await fs.readdir(path.join(cacheRoot, forRootless ? 'layers-rootless' : 'layers'))).sort();
 }
 
 function hexOf(digest: string): string {
@@ -72,7 +74,7 @@ rootTest('unpacks each layer once into <cacheRoot>/layers/<diffID hex>, with its
   t.is(image.digest, digest);
   t.deepEqual(image.config, V3_CONFIG);
   t.deepEqual(image.layers, refs.map((l) => path.join(cacheRoot, 'layers', hexOf(l.diffId))));
-  t.deepEqual(await cached(cacheRoot), refs.map((l) => hexOf(l.diffId)).sort());
+  t.deepEqual(await cached(cacheRoot, false), refs.map((l) => hexOf(l.diffId)).sort());
 
   const [base, deletions, opaque] = image.layers;
   t.deepEqual(await fs.readFile(path.join(base, 'bin/busybox')), await fs.readFile('/bin/busybox'));
@@ -99,7 +101,7 @@ rootTest('unpacks each layer once into <cacheRoot>/layers/<diffID hex>, with its
 rootTest('overlayfs honours the rootful whiteouts: deleted file gone, opaque dir replaced, busybox runs', async (t) => {
   const { layout } = await umociImage();
   const { layers } = await resolveOciImage(layout, { tag: 'v3', cacheRoot: await freshDir('cache'), rootless: false });
-  const out = await inOverlay(layers, false, 'ls -A etc; echo --; ls -A data; echo --; chroot . /bin/sh -c "cat /etc/hostname /data/new.txt"');
+  const out = await inOverlay(layers, false, 'ls -A etc; echo --; ls -A data; echo --; chroot . /bin/sh -c "/bin/busybox cat /etc/hostname /data/new.txt"');
   t.is(out, 'hostname\nhostname.hard\nsecret\n--\nnew.txt\n--\nchanged\nnew\n');
 });
 
@@ -114,21 +116,31 @@ usernsTest('rootless: xattr whiteouts that an overlay mounted with userxattr in 
   t.is(getXattr(path.join(opaque, 'data'), 'user.overlay.opaque'), 'y');
   t.is((await fs.stat(path.join(base, 'etc/secret'))).uid, process.getuid!());
 
-  const out = await inOverlay(layers, true, 'ls -A etc; echo --; ls -A data; echo --; chroot . /bin/sh -c "cat /etc/hostname"');
+  const out = await inOverlay(layers, true, 'ls -A etc; echo --; ls -A data; echo --; chroot . /bin/sh -c "/bin/busybox cat /etc/hostname"');
   t.is(out, 'hostname\nhostname.hard\nsecret\n--\nnew.txt\n--\nchanged\n');
 });
 
-rootTest('concurrent resolves of the same image leave one directory per layer and no temp dirs', async (t) => {
+rootTest('one cache root holds the rootful and the rootless form of a layer side by side', async (t) => {
   const { layout } = await umociImage();
   const cacheRoot = await freshDir('cache');
-  const results = await Promise.all([1, 2, 3].map(() => resolveOciImage(layout, { tag: 'v3', cacheRoot, rootless: false })));
+  const trustedForm = await resolveOciImage(layout, { tag: 'v2', cacheRoot, rootless: false });
+  const userForm = await resolveOciImage(layout, { tag: 'v2', cacheRoot, rootless: true });
+  t.deepEqual(userForm.layers, trustedForm.layers.map((l) => path.join(cacheRoot, 'layers-rootless', path.basename(l))));
+  t.true((await fs.lstat(path.join(trustedForm.layers[1], 'etc/motd'))).isCharacterDevice());
+  t.true((await fs.lstat(path.join(userForm.layers[1], 'etc/motd'))).isFile());
+});
+
+test('concurrent resolves of the same image leave one directory per layer and no temp dirs', async (t) => {
+  const { layout } = await umociImage();
+  const cacheRoot = await freshDir('cache');
+  const results = await Promise.all([1, 2, 3].map(() => resolveOciImage(layout, { tag: 'v3', cacheRoot, rootless })));
   t.deepEqual(results[1].layers, results[0].layers);
   t.deepEqual(results[2].layers, results[0].layers);
   t.deepEqual(await cached(cacheRoot), results[0].layers.map((l) => path.basename(l)).sort());
   t.deepEqual(await fs.readdir(path.join(results[0].layers[2], 'data')), ['new.txt']);
 });
 
-rootTest('a corrupt layer blob is ERR_DIGEST_MISMATCH naming it, and leaves no layer or temp dir', async (t) => {
+test('a corrupt layer blob is ERR_DIGEST_MISMATCH naming it, and leaves no layer or temp dir', async (t) => {
   const layout = await copyOfLayout();
   const [layer] = (await readOciImage(layout, { tag: 'v1' })).layers;
   const file = path.join(layout, 'blobs/sha256', hexOf(layer.digest));
@@ -136,29 +148,29 @@ rootTest('a corrupt layer blob is ERR_DIGEST_MISMATCH naming it, and leaves no l
   bytes[Math.floor(bytes.length / 2)] ^= 0xff;
   await fs.writeFile(file, bytes);
   const cacheRoot = await freshDir('cache');
-  const error = await t.throwsAsync(resolveOciImage(layout, { tag: 'v1', cacheRoot, rootless: false }));
+  const error = await t.throwsAsync(resolveOciImage(layout, { tag: 'v1', cacheRoot, rootless }));
   t.like(error, { code: 'ERR_DIGEST_MISMATCH' });
   t.true(error!.message.includes(layer.digest));
   t.deepEqual(await cached(cacheRoot), []);
 });
 
-rootTest('a diff_id the layer does not hash to is ERR_DIGEST_MISMATCH, and leaves no layer dir', async (t) => {
+test('a diff_id the layer does not hash to is ERR_DIGEST_MISMATCH, and leaves no layer dir', async (t) => {
   const layout = await copyOfLayout();
   const wrong = `sha256:${'0'.repeat(64)}`;
   await editConfig(layout, 'v1', (config) => {
     config.rootfs.diff_ids[0] = wrong;
   });
   const cacheRoot = await freshDir('cache');
-  const error = await t.throwsAsync(resolveOciImage(layout, { tag: 'v1', cacheRoot, rootless: false }));
+  const error = await t.throwsAsync(resolveOciImage(layout, { tag: 'v1', cacheRoot, rootless }));
   t.like(error, { code: 'ERR_DIGEST_MISMATCH' });
   t.true(error!.message.includes(wrong));
   t.deepEqual(await cached(cacheRoot), []);
 });
 
-rootTest('a layer larger than maxLayerBytes is ERR_IMAGE_INVALID and its temp dir is removed', async (t) => {
+test('a layer larger than maxLayerBytes is ERR_IMAGE_INVALID and its temp dir is removed', async (t) => {
   const { layout } = await umociImage();
   const cacheRoot = await freshDir('cache');
-  const error = await t.throwsAsync(resolveOciImage(layout, { tag: 'v1', cacheRoot, rootless: false, maxLayerBytes: 64 * 1024 }));
+  const error = await t.throwsAsync(resolveOciImage(layout, { tag: 'v1', cacheRoot, rootless, maxLayerBytes: 64 * 1024 }));
   t.like(error, { code: 'ERR_IMAGE_INVALID' });
   t.deepEqual(await cached(cacheRoot), []);
 });

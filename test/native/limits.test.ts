@@ -112,3 +112,12 @@ test('changing the hostname from inside fails and the host keeps its own', async
   t.regex(result.stderr, /EPERM/);
   t.is(hostname(), before);
 });
+
+test('an abort while the sandbox is still starting kills it as soon as it runs', async (t) => {
+  const controller = new AbortController();
+  const pending = run({ image, command: ['probe', 'sleep', '30'], signal: controller.signal, reject: false });
+  controller.abort();
+  const result = await pending;
+  t.true(result.isCanceled);
+  t.true(result.durationMs < 10_000);
+});
