@@ -214,6 +214,12 @@ const shape = ow.object.exactShape({
   userns: ow.optional.boolean,
 });
 
+// '/x/', '/x//' and '/x' are one target.
+function normalizePath(path: string): string {
+  const normal = posix.normalize(path);
+  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+}
+
 function invalid(message: string, cause?: unknown): SandboxError {
   return new SandboxError('ERR_INVALID_OPTION', message, { cause });
 }
@@ -254,9 +260,9 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
       if (!existsSync(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` does not exist`);
       if (!isAbsolute(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` must be absolute`);
       // Resolved now, so the child binds what the caller named, not what a symlink points to later.
-      return { type: 'bind' as const, source: realpathSync(mount.source), target: posix.normalize(mount.target), readonly: mount.readonly ?? false };
+      return { type: 'bind' as const, source: realpathSync(mount.source), target: normalizePath(mount.target), readonly: mount.readonly ?? false };
     }
-    return { type: 'tmpfs' as const, target: posix.normalize(mount.target), sizeBytes: size(`mounts[].size`, mount.size, '64MiB'), mode: mount.mode ?? 0o1777 };
+    return { type: 'tmpfs' as const, target: normalizePath(mount.target), sizeBytes: size(`mounts[].size`, mount.size, '64MiB'), mode: mount.mode ?? 0o1777 };
   });
   const targets = mounts.map((m) => m.target);
   const duplicate = targets.find((t, i) => targets.indexOf(t) !== i);
@@ -267,7 +273,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     image: options.image,
     command: options.command,
     env: { ...options.env },
-    cwd: options.cwd === undefined ? undefined : posix.normalize(options.cwd),
+    cwd: options.cwd === undefined ? undefined : normalizePath(options.cwd),
     user: options.user === undefined ? undefined : String(options.user),
     hostname: options.hostname,
     stdin: options.stdin,

@@ -20,6 +20,7 @@ export function parseSize(value: number | string): number | undefined {
 /** Milliseconds from a number or a duration string ('500ms', '2s', '1m'). Undefined when invalid. */
 export function parseDuration(value: number | string): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : value === Infinity ? 0 : undefined;
+  if (value.trim() === '') return undefined;
   const parsed = ms(value.trim() as ms.StringValue) as number | undefined;
   return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
