@@ -88,6 +88,8 @@ export interface SandboxOptions {
   signal?: AbortSignal;
   /** 'utf8' (default) gives strings; 'buffer' gives Buffers. */
   encoding?: 'utf8' | 'buffer';
+  /** Keep stdout/stderr in the result (default true). With false the output only flows through the streams of {@link spawn}; limits.output still applies. */
+  buffer?: boolean;
   /** Default true: a non-zero exit, a signal, a timeout or an abort rejects with a RunError. */
   reject?: boolean;
   /** Run a tiny init as pid 1 that reaps zombies and forwards signals (default true); false makes the workload pid 1. */
@@ -125,6 +127,7 @@ export interface NormalizedOptions {
   network: 'none' | 'host';
   signal: AbortSignal | undefined;
   encoding: 'utf8' | 'buffer';
+  buffer: boolean;
   reject: boolean;
   init: boolean;
   readonlyRoot: boolean;
@@ -206,6 +209,7 @@ const shape = ow.object.exactShape({
   network: ow.optional.string.oneOf(['none', 'host']),
   signal: ow.optional.object.instanceOf(AbortSignal),
   encoding: ow.optional.string.oneOf(['utf8', 'buffer']),
+  buffer: ow.optional.boolean,
   reject: ow.optional.boolean,
   init: ow.optional.boolean,
   readonlyRoot: ow.optional.boolean,
@@ -290,6 +294,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     network: options.network ?? 'none',
     signal: options.signal,
     encoding: options.encoding ?? 'utf8',
+    buffer: options.buffer ?? true,
     reject: options.reject ?? true,
     init: options.init ?? true,
     readonlyRoot: options.readonlyRoot ?? false,

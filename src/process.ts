@@ -114,6 +114,8 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
     let total = 0;
     let truncated = false;
+    // Every byte counts toward limits.output, kept or not; the streams of spawn() carry
+    // backpressure, so a caller that reads slowly slows the workload instead of the host's memory growing.
     const collect = (name: 'stdout' | 'stderr', source: Socket | null, sink: PassThrough) => {
       if (!source) {
         sink.end();
@@ -128,8 +130,11 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
           this.#killFor('output');
         }
         total += chunk.length;
-        chunks[name].push(chunk);
-        sink.write(chunk);
+        if (options.buffer) chunks[name].push(chunk);
+        if (!sink.write(chunk)) {
+          source.pause();
+          sink.once('drain', () => source.resume());
+        }
       });
       return finished(source).catch(() => {}).finally(() => sink.end());
     };

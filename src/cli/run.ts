@@ -210,7 +210,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
 
   const forward = new Map<string, () => void>();
   try {
-    const child = spawn({ ...plan.options, ...(!io.stdin.isTTY && { stdin: io.stdin }), encoding: 'buffer', reject: false });
+    const child = spawn({ ...plan.options, ...(!io.stdin.isTTY && { stdin: io.stdin }), encoding: 'buffer', buffer: false, reject: false });
     let interrupts = 0;
     for (const name of FORWARDED) {
       const handler = () => {

@@ -206,3 +206,16 @@ test('the host image runs node from the host’s /usr with nothing downloaded', 
 function readlinkPidns(pid: number): string {
   return readlinkSync(`/proc/${pid}/ns/pid`);
 }
+
+test('buffer: false streams without keeping the output; a slow reader slows the workload, not the host', async (t) => {
+  const child = spawn({ image, command: ['probe', 'flood', '4m'], buffer: false });
+  let streamed = 0;
+  child.stdout.pause();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Paused for 300 ms: the pipe and stream buffers filled and the workload waits.
+  t.true(child.stdout.readableLength <= 1024 * 1024, `${child.stdout.readableLength} bytes buffered`);
+  child.stdout.on('data', (chunk: Buffer) => (streamed += chunk.length)).resume();
+  const result = await child;
+  t.is(streamed, 4 * 1024 * 1024);
+  t.is(result.stdout, '');
+});
