@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // nsbox: the public API.
-export { run, spawn } from './sandbox.js';
+export { run, spawn, type OutputOf } from './sandbox.js';
 export { SandboxProcess } from './process.js';
 export { RunError, type RunResult, type ResourceUsage } from './result.js';
 export { SandboxError, SetupError, isSandboxError, type ErrorCode } from './errors.js';

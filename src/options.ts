@@ -26,6 +26,7 @@ export type ImageInput = 'host' | string | LayerStack;
 
 /** A host path bound into the sandbox. */
 export interface BindMount {
+  /** A bind mount. */
   type: 'bind';
   /** Existing host path. */
   source: string;
@@ -37,6 +38,7 @@ export interface BindMount {
 
 /** A private tmpfs. */
 export interface TmpfsMount {
+  /** A tmpfs mount. */
   type: 'tmpfs';
   /** Absolute path inside the sandbox. */
   target: string;
@@ -67,6 +69,7 @@ export interface Limits {
 
 /** Options of {@link run} and {@link spawn}. */
 export interface SandboxOptions {
+  /** What to run from: 'host', a root filesystem or OCI layout directory, or a layer stack. */
   image: ImageInput;
   /** argv; defaults to the image's Entrypoint + Cmd. Required for 'host'. */
   command?: string[];
@@ -80,7 +83,9 @@ export interface SandboxOptions {
   hostname?: string;
   /** Fed to the workload's stdin; without it stdin is /dev/null (for {@link spawn}: a writable stream). */
   stdin?: string | Buffer | Readable;
+  /** Resource limits; see {@link Limits} for the defaults. */
   limits?: Limits;
+  /** Bind mounts and tmpfs mounts, applied in order after the image's root. */
   mounts?: Mount[];
   /** 'none' (default): a private network namespace with only loopback. 'host': the host's network, an explicit opt-out. */
   network?: 'none' | 'host';

@@ -31,6 +31,7 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
   readonly stdin: Writable | null;
   /** The workload's stdout, as it comes (also collected into the result, up to limits.output). */
   readonly stdout: Readable;
+  /** The workload's stderr, as it comes (also collected into the result, up to limits.output). */
   readonly stderr: Readable;
   /** The host pid of the sandbox's pid 1, once it runs (after the 'spawn' event). */
   pid: number | undefined;

@@ -33,7 +33,9 @@ export interface RunResult<Output extends string | Buffer = string> {
   exitCode: number | null;
   /** The signal that ended the workload, or null. */
   signal: NodeJS.Signals | null;
+  /** What the workload wrote to stdout (up to limits.output; empty with `buffer: false`). */
   stdout: Output;
+  /** What the workload wrote to stderr (up to limits.output; empty with `buffer: false`). */
   stderr: Output;
   /** True when the run did not end with exit code 0 on its own. */
   failed: boolean;
@@ -47,6 +49,7 @@ export interface RunResult<Output extends string | Buffer = string> {
   outputTruncated: boolean;
   /** From spawn to exit, in milliseconds. */
   durationMs: number;
+  /** What the sandbox used, from its cgroup. */
   usage: ResourceUsage;
 }
 
@@ -68,18 +71,31 @@ const brand = Symbol.for('nsbox.RunError');
 export class RunError<Output extends string | Buffer = string> extends SandboxError {
   /** The message without the output. */
   readonly shortMessage: string;
+  /** The argv that ran. */
   declare command: string[];
+  /** The image it ran from. */
   declare image: string;
+  /** Exit code, or null when a signal ended the workload. */
   declare exitCode: number | null;
+  /** The signal that ended the workload, or null. */
   declare signal: NodeJS.Signals | null;
+  /** What the workload wrote to stdout (up to limits.output). */
   declare stdout: Output;
+  /** What the workload wrote to stderr (up to limits.output). */
   declare stderr: Output;
+  /** Always true for an error. */
   declare failed: boolean;
+  /** The wall-clock limit killed the sandbox. */
   declare timedOut: boolean;
+  /** The AbortSignal killed the sandbox. */
   declare isCanceled: boolean;
+  /** The kernel's OOM killer killed a process of the sandbox. */
   declare oomKilled: boolean;
+  /** Output passed limits.output. */
   declare outputTruncated: boolean;
+  /** From spawn to exit, in milliseconds. */
   declare durationMs: number;
+  /** What the sandbox used. */
   declare usage: ResourceUsage;
 
   constructor(code: ErrorCode, shortMessage: string, result: RunResult<Output>) {

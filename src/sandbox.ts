@@ -5,7 +5,8 @@ import { normalizeOptions, type SandboxOptions } from './options.js';
 import { SandboxProcess } from './process.js';
 import type { RunResult } from './result.js';
 
-type OutputOf<O extends SandboxOptions> = O extends { encoding: 'buffer' } ? Buffer : string;
+/** Buffer with `encoding: 'buffer'`, else string. */
+export type OutputOf<O extends SandboxOptions> = O extends { encoding: 'buffer' } ? Buffer : string;
 
 /**
  * Starts a sandbox and returns at once. Options are checked first: a bad option throws

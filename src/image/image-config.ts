@@ -16,7 +16,9 @@ import { SandboxError } from '../errors.js';
 export interface ImageConfig {
   /** Environment as `KEY=value` strings, in image order. */
   env: string[];
+  /** The program and its first arguments; the command (or Cmd) is appended. */
   entrypoint: string[];
+  /** Default arguments, replaced by a command given to run/spawn. */
   cmd: string[];
   /** Working directory inside the root; '' when the image sets none. */
   workingDir: string;
@@ -24,6 +26,7 @@ export interface ImageConfig {
   user: string;
   /** Port specs such as `8080/tcp`, in image order. */
   exposedPorts: string[];
+  /** Free-form metadata. */
   labels: Record<string, string>;
 }
 
