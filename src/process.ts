@@ -143,6 +143,9 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     this.#feedStdin(options.stdin, launched.stdin);
 
     const exit = await launched.exited;
+    // Nobody inside reads any more: release the pipe even if the caller never ends stdin.
+    this.stdin?.unpipe();
+    launched.stdin?.destroy();
     await output;
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);

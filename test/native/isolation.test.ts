@@ -219,3 +219,19 @@ test('buffer: false streams without keeping the output; a slow reader slows the 
   t.is(streamed, 4 * 1024 * 1024);
   t.is(result.stdout, '');
 });
+
+test('nsbox-init reaps orphaned zombies', async (t) => {
+  // The inner shell exits at once, leaving its sleep to init; when the sleep exits it must be reaped.
+  const result = await run({ image, command: ['sh', '-c', 'sh -c "sleep 0.2 & exit 0"; sleep 0.8; cat /proc/[0-9]*/stat'] });
+  const states = result.stdout.trim().split('\n').map((line) => line.slice(line.lastIndexOf(')') + 2, line.lastIndexOf(')') + 3));
+  t.false(states.includes('Z'), result.stdout);
+});
+
+test.serial('spawn without ending stdin leaks no fd after the workload exits', async (t) => {
+  await run({ image, command: ['true'] });
+  const before = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+  const child = spawn({ image, command: ['true'] });
+  await child;
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is((await import('node:fs')).readdirSync('/proc/self/fd').length, before);
+});
