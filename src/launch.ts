@@ -10,7 +10,7 @@ import { idMapping } from './idmap.js';
 import { readImageFile, resolveImage } from './image/resolve.js';
 import { track, untrack } from './live.js';
 import { initPath, native } from './native/binding.js';
-import { UsernsMode, type NativeExit, type NativeSpawned, type NativeSpawnPlan } from './native/native.js';
+import { type NativeExit, type NativeSpawned, type NativeSpawnPlan } from './native/native.js';
 import type { NormalizedOptions } from './options.js';
 import { isRoot, scratchDir } from './paths.js';
 import { buildPlan } from './plan.js';
@@ -89,7 +89,6 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   const userSpec = options.user ?? (image.config.user || '0');
   const user = resolveUser(userSpec, readImageFile(image.layers, 'etc/passwd'), readImageFile(image.layers, 'etc/group'));
   const mapping = idMapping(options.userns, user.uid, user.gid);
-  if (mapping.mode === UsernsMode.Self && user.groups.some((g) => g !== user.gid)) user.groups = [user.gid];
   if (options.upperDir) {
     for (const dir of ['upper', 'work']) mkdirSync(join(options.upperDir, dir), { recursive: true, mode: 0o755 });
   }

@@ -235,6 +235,7 @@ function invalid(message: string, cause?: unknown): SandboxError {
 
 // Sizes checked against what the kernel accepts: a memory limit below a few MiB cannot even start a process.
 const MIN_MEMORY = 4 * 1024 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * @internal Checks every option before anything is touched and applies the defaults.
@@ -255,6 +256,8 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
   };
   const duration = (name: string, value: number | string | undefined, fallback: string) => {
     const ms = parseDuration(value ?? fallback);
+    // Node's timers fire at once past 2^31 - 1 ms (24.8 days): refuse rather than kill at once.
+    if (ms !== undefined && ms > MAX_TIMER_MS) throw invalid(`Invalid sandbox option: ${name} must be at most ${MAX_TIMER_MS} ms (24.8 days), got \`${String(value)}\``);
     if (ms === undefined) throw invalid(`Invalid sandbox option: ${name} must be milliseconds or a duration like 2s, got \`${String(value)}\``);
     return ms;
   };

@@ -144,7 +144,7 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
 
     const exit = await launched.exited;
     // Nobody inside reads any more: release the pipe even if the caller never ends stdin.
-    this.stdin?.unpipe();
+    (this.stdin as PassThrough | null)?.unpipe();
     launched.stdin?.destroy();
     await output;
     clearTimeout(timer);

@@ -25,6 +25,7 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ['negative cpus', { image: 'host', command: ['true'], limits: { cpus: -1 } }, /cpus/],
   ['infinite cpus', { image: 'host', command: ['true'], limits: { cpus: Infinity } }, /cpus/],
   ['a bad timeout', { image: 'host', command: ['true'], limits: { timeout: 'soon' } }, /limits\.timeout.*soon/],
+  ['a timeout past what timers can wait', { image: 'host', command: ['true'], limits: { timeout: '30d' } }, /limits\.timeout.*24\.8 days/],
   ['a negative timeout', { image: 'host', command: ['true'], limits: { timeout: -5 } }, /limits\.timeout/],
   ['a relative mount target', { image: 'host', command: ['true'], mounts: [{ type: 'tmpfs', target: 'tmp' }] }, /target/],
   ['a mount target with ..', { image: 'host', command: ['true'], mounts: [{ type: 'tmpfs', target: '/x/../etc' }] }, /target/],
