@@ -7,7 +7,7 @@ const programs = {
   crash: 'throw new Error("boom")',
   memoryHog: 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))',
   infiniteLoop: 'for (;;) {}',
-  chatty: 'for (;;) console.log("spam".repeat(100))',
+  chatty: 'for (;;) require("fs").writeSync(1, "spam".repeat(100) + "\\n")',
 };
 
 for (const [name, code] of Object.entries(programs)) {
