@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every error nsbox throws: one class, a stable `code`, and a brand that works across realms.
 
-/** The stable codes of {@link SandboxError}. */
+/**
+ * The stable codes of {@link SandboxError}.
+ *
+ * @example
+ * ```ts
+ * const retryable = (code: ErrorCode) => code === 'ERR_TIMEOUT' || code === 'ERR_OOM';
+ * ```
+ */
 export type ErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_UNSUPPORTED'

@@ -8,7 +8,14 @@ import { SandboxError } from './errors.js';
 import type { ImageConfig } from './image/image-config.js';
 import { parseDuration, parseSize } from './units.js';
 
-/** A layer stack already on disk: directories bottom to top, as an image store produces them. */
+/**
+ * A layer stack already on disk: directories bottom to top, as an image store produces them.
+ *
+ * @example
+ * ```ts
+ * await run({ image: { layers: ['/layers/base', '/layers/app'], config: { env: ['MODE=prod'], cmd: ['/app/start'] } } });
+ * ```
+ */
 export interface LayerStack {
   /** Unpacked layer directories, bottom layer first. */
   layers: string[];
@@ -21,10 +28,24 @@ export interface LayerStack {
 /**
  * What to run the sandbox from: `'host'` (the host's /usr with a small synthetic /etc, nothing
  * to download), a directory (an unpacked root filesystem, or an OCI image layout), or a layer stack.
+ *
+ * @example
+ * ```ts
+ * await run({ image: 'host', command: ['node', '--version'] });
+ * await run({ image: '/srv/rootfs/alpine', command: ['cat', '/etc/os-release'] });
+ * await run({ image: '/srv/oci/busybox' }); // its Entrypoint/Cmd, Env, WorkingDir, User
+ * ```
  */
 export type ImageInput = 'host' | string | LayerStack;
 
-/** A host path bound into the sandbox. */
+/**
+ * A host path bound into the sandbox.
+ *
+ * @example
+ * ```ts
+ * await run({ image: 'host', command: ['ls', '/data'], mounts: [{ type: 'bind', source: '/srv/data', target: '/data', readonly: true }] });
+ * ```
+ */
 export interface BindMount {
   /** A bind mount. */
   type: 'bind';
@@ -36,7 +57,14 @@ export interface BindMount {
   readonly?: boolean;
 }
 
-/** A private tmpfs. */
+/**
+ * A private tmpfs.
+ *
+ * @example
+ * ```ts
+ * await run({ image: 'host', command: ['df', '/scratch'], mounts: [{ type: 'tmpfs', target: '/scratch', size: '32MiB' }] });
+ * ```
+ */
 export interface TmpfsMount {
   /** A tmpfs mount. */
   type: 'tmpfs';
@@ -48,10 +76,24 @@ export interface TmpfsMount {
   mode?: number;
 }
 
-/** A mount requested by the caller. */
+/**
+ * A mount requested by the caller, applied in order after the image's root.
+ *
+ * @example
+ * ```ts
+ * const mounts: Mount[] = [{ type: 'bind', source: process.cwd(), target: '/src', readonly: true }, { type: 'tmpfs', target: '/out' }];
+ * ```
+ */
 export type Mount = BindMount | TmpfsMount;
 
-/** Resource limits. Sizes take bytes or strings ('64MiB'); durations take ms or strings ('2s'). */
+/**
+ * Resource limits. Sizes take bytes or strings ('64MiB'); durations take ms or strings ('2s').
+ *
+ * @example
+ * ```ts
+ * await run({ image: 'host', command: ['node', 'job.js'], limits: { memory: '256MiB', pids: 64, cpus: 0.5, timeout: '10s', output: '1MiB' } });
+ * ```
+ */
 export interface Limits {
   /** Memory (hard, no swap). Default '512MiB'. `null` = unlimited. Also bounds the in-memory writable layer. */
   memory?: number | string | null;
@@ -67,7 +109,22 @@ export interface Limits {
   disk?: number | string;
 }
 
-/** Options of {@link run} and {@link spawn}. */
+/**
+ * Options of {@link run} and {@link spawn}. Unknown keys are rejected, so a misspelt option
+ * never goes unnoticed.
+ *
+ * @example
+ * ```ts
+ * const options: SandboxOptions = {
+ *   image: 'host',
+ *   command: ['sh', '-c', 'echo $GREETING from $(hostname)'],
+ *   env: { GREETING: 'hello' },
+ *   hostname: 'box',
+ *   limits: { timeout: '2s' },
+ * };
+ * await run(options);
+ * ```
+ */
 export interface SandboxOptions {
   /** What to run from: 'host', a root filesystem or OCI layout directory, or a layer stack. */
   image: ImageInput;

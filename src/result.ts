@@ -5,7 +5,15 @@ import { SandboxError, SetupError, type ErrorCode } from './errors.js';
 import type { NativeSetupFailure } from './native/native.js';
 import { stageName } from './native/stages.js';
 
-/** What the sandbox's processes used, from its cgroup. */
+/**
+ * What the sandbox's processes used, from its cgroup.
+ *
+ * @example
+ * ```ts
+ * const { usage } = await run({ image: 'host', command: ['node', '-e', 'new Array(1e6).fill(1)'] });
+ * console.log(`${usage.cpuTimeMs} ms CPU, ${usage.memoryPeakBytes} bytes at peak`);
+ * ```
+ */
 export interface ResourceUsage {
   /** CPU time of every process of the sandbox, in milliseconds. */
   cpuTimeMs: number;

@@ -5,7 +5,14 @@ import { normalizeOptions, type SandboxOptions } from './options.js';
 import { SandboxProcess } from './process.js';
 import type { RunResult } from './result.js';
 
-/** Buffer with `encoding: 'buffer'`, else string. */
+/**
+ * The type of `stdout`/`stderr`: Buffer with `encoding: 'buffer'`, else string.
+ *
+ * @example
+ * ```ts
+ * const { stdout } = await run({ image: 'host', command: ['cat', '/bin/sh'], encoding: 'buffer' }); // stdout: Buffer
+ * ```
+ */
 export type OutputOf<O extends SandboxOptions> = O extends { encoding: 'buffer' } ? Buffer : string;
 
 /**

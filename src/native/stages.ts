@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Names of the child's setup stages, in the order of the enum in addon/src/sync_msg.h.
 
-/** The setup stage a {@link SetupError} happened in. */
+/**
+ * The setup stage a {@link SetupError} happened in.
+ *
+ * @example
+ * ```ts
+ * if (error instanceof SetupError && error.stage === 'bind-mount') console.error(`cannot mount ${error.path}`);
+ * ```
+ */
 export type SetupStage = (typeof STAGES)[number];
 
 /** @internal Index = the stage number the addon reports. */
