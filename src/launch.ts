@@ -96,7 +96,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   const cgroup = makeCgroup(id, options);
   let spawned: NativeSpawned;
   try {
-    const plan = buildPlan({ id, options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio });
+    const plan = buildPlan({ id, options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, seccomp: Buffer.alloc(0) });
     spawned = await nativeSpawn(plan);
   } catch (error) {
     await cgroup?.remove();

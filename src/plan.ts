@@ -22,6 +22,8 @@ export interface PlanInput {
   cgroup: SandboxCgroup | undefined;
   scratchDir: string;
   initPath: string;
+  /** The compiled seccomp filter (empty: none). */
+  seccomp: Buffer;
   /** Whether fds 0..2 are pipes to the host. */
   stdio: [boolean, boolean, boolean];
 }
@@ -119,6 +121,7 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     caps: defaultCapabilities(),
     noNewPrivs: true,
     rlimits: defaultRlimits(),
+    seccomp: input.seccomp,
     useInit: options.init,
     initPath: input.initPath,
     stdin: input.stdio[0] ? StdioMode.Pipe : StdioMode.Null,

@@ -3,6 +3,7 @@
 #include "caps.h"
 
 #include <linux/capability.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 
 namespace sbx::caps {
@@ -39,6 +40,17 @@ int stageNoNewPrivs(const Plan& plan, const child::Failure& fail) {
   if (!plan.noNewPrivs) return 0;
   long r = sc(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   return r < 0 ? fail(NSBOX_STAGE_NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)", r) : 0;
+}
+
+}  // namespace sbx::caps
+
+namespace sbx::caps {
+
+int stageSeccomp(const Plan& plan, const child::Failure& fail) {
+  if (plan.seccomp.empty()) return 0;
+  struct sock_fprog program = {static_cast<unsigned short>(plan.seccomp.size()), const_cast<sock_filter*>(plan.seccomp.data())};
+  long r = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program);
+  return r < 0 ? fail(NSBOX_STAGE_SECCOMP, "seccomp", r) : 0;
 }
 
 }  // namespace sbx::caps

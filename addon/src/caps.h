@@ -17,6 +17,10 @@ int stageCapabilities(const Plan& plan, const child::Failure& fail);
 
 int stageNoNewPrivs(const Plan& plan, const child::Failure& fail);
 
+// Installs the plan's seccomp filter. Last before execve: every earlier stage may need
+// system calls the filter forbids, and no_new_privs must already be set.
+int stageSeccomp(const Plan& plan, const child::Failure& fail);
+
 }  // namespace sbx::caps
 
 #endif  // NSBOX_CAPS_H_

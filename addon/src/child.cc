@@ -98,7 +98,7 @@ int run(const Context& ctx) {
   //   mounts while the host's paths are still reachable; pivot_root after every mount;
   //   hostname/loopback/rlimits/cwd need the new namespaces and root but not privilege;
   //   bounding set while CAP_SETPCAP remains, then the user switch, then the final sets;
-  //   parent-death signal after the user switch (which clears it); stdio last.
+  //   parent-death signal after the user switch (which clears it); stdio; seccomp last.
   STAGE(NSBOX_STAGE_ID_MAP, user::stageIdMap(plan, fail, syncFd))
   STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
   STAGE(NSBOX_STAGE_CGROUP_NAMESPACE, ns::stageCgroupNamespace(plan, fail))
@@ -117,8 +117,9 @@ int run(const Context& ctx) {
   STAGE(NSBOX_STAGE_NO_NEW_PRIVS, caps::stageNoNewPrivs(plan, fail))
   STAGE(NSBOX_STAGE_PARENT_DEATH, stageParentDeath(plan, fail, syncFd))
   STAGE(NSBOX_STAGE_STDIO, fds::stageStdio(plan, fail, ctx.stdio, &syncFd))
-#undef STAGE
   fail.syncFd = syncFd;
+  STAGE(NSBOX_STAGE_SECCOMP, caps::stageSeccomp(plan, fail))
+#undef STAGE
 
   if (plan.useInit) {
     // Signals stay blocked through this exec: nsbox-init waits for them with sigwaitinfo.

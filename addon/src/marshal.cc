@@ -2,6 +2,7 @@
 // Copies the plan object into plain memory the child can read without allocating.
 #include "marshal.h"
 
+#include <cstring>
 #include <string>
 
 namespace sbx::marshal {
@@ -124,6 +125,14 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
                          rlimitValue(t.Get(1u).As<Napi::Number>().DoubleValue()),
                          rlimitValue(t.Get(2u).As<Napi::Number>().DoubleValue())});
   }
+
+  Napi::Value filter = field(o, "seccomp");
+  if (!filter.IsBuffer()) throw Napi::TypeError::New(env, "spawn plan: expected a Buffer for seccomp");
+  auto bytes = filter.As<Napi::Buffer<uint8_t>>();
+  if (bytes.Length() % sizeof(sock_filter) != 0 || bytes.Length() / sizeof(sock_filter) > BPF_MAXINSNS)
+    throw Napi::TypeError::New(env, "spawn plan: seccomp is not a whole BPF program of at most 4096 instructions");
+  p.seccomp.resize(bytes.Length() / sizeof(sock_filter));
+  memcpy(p.seccomp.data(), bytes.Data(), bytes.Length());
 
   p.useInit = flag(o, "useInit");
   p.initPath = p.keep(str(o, "initPath"));

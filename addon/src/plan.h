@@ -5,6 +5,8 @@
 #ifndef NSBOX_PLAN_H_
 #define NSBOX_PLAN_H_
 
+#include <linux/filter.h>
+
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -85,6 +87,8 @@ struct Plan {
   uint32_t capsHigh = 0;
   bool noNewPrivs = true;
   std::vector<Rlimit> rlimits;
+
+  std::vector<sock_filter> seccomp;  // empty: no filter
 
   bool useInit = true;
   const char* initPath = "";

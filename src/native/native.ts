@@ -105,6 +105,8 @@ export interface NativeSpawnPlan {
   noNewPrivs: boolean;
   /** [resource, soft, hard] triples for prlimit; -1 means RLIM_INFINITY. */
   rlimits: Array<[number, number, number]>;
+  /** A classic-BPF seccomp program (struct sock_filter[], 8 bytes each), installed last; empty for none. */
+  seccomp: Buffer;
   /** Exec the nsbox-init helper as pid 1, which forks the workload, reaps and forwards signals. */
   useInit: boolean;
   /** Absolute host path of the nsbox-init binary (opened before pivot_root). */

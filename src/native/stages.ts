@@ -41,6 +41,7 @@ export const STAGES = [
   'no-new-privs',
   'parent-death',
   'stdio',
+  'seccomp',
   'exec',
 ] as const;
 

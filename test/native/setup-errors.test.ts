@@ -74,7 +74,7 @@ test('a symlink in the image cannot point a mount at the host', async (t) => {
 
 const forced: SetupStage[] = [
   'id-map', 'cgroup-attach', 'cgroup-namespace', 'mount-private', 'scratch-mount', 'bind-mount', 'pivot-root', 'readonly-root',
-  'hostname', 'loopback', 'rlimits', 'cwd', 'capabilities', 'user', 'no-new-privs', 'parent-death', 'stdio',
+  'hostname', 'loopback', 'rlimits', 'cwd', 'capabilities', 'user', 'no-new-privs', 'parent-death', 'stdio', 'seccomp',
 ];
 
 for (const stage of forced) {
