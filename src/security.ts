@@ -3,10 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { MountOp, type NativeMountOp } from './native/native.js';
 
-// Docker's default capability set.
+// Docker's default capability set without NET_RAW (as Podman): raw and packet sockets let a
+// workload forge traffic, and nothing a sandboxed program ordinarily does needs them.
 const DEFAULT_CAPABILITIES = {
   CHOWN: 0, DAC_OVERRIDE: 1, FOWNER: 3, FSETID: 4, KILL: 5, SETGID: 6, SETUID: 7, SETPCAP: 8,
-  NET_BIND_SERVICE: 10, NET_RAW: 13, SYS_CHROOT: 18, MKNOD: 27, AUDIT_WRITE: 29, SETFCAP: 31,
+  NET_BIND_SERVICE: 10, SYS_CHROOT: 18, MKNOD: 27, AUDIT_WRITE: 29, SETFCAP: 31,
 } as const;
 
 function hostCapabilities(): bigint {

@@ -102,6 +102,7 @@ test('capabilities are Docker’s default set at most, with no_new_privs', async
   const docker = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31].reduce((m, b) => m | (1n << BigInt(b)), 0n);
   t.is(eff & ~docker, 0n, 'no capability beyond Docker’s defaults');
   t.is(eff & (1n << 21n), 0n, 'no CAP_SYS_ADMIN');
+  t.is(eff & (1n << 13n), 0n, 'no CAP_NET_RAW');
   t.regex(caps.stdout, /CapAmb:\s*0+\s/);
   t.regex((await run({ image, command: probe('nnp') })).stdout, /NoNewPrivs:\s*1/);
   const app = await run({ image, command: probe('caps'), user: 'app' });
