@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_PERMISSION'
   | 'ERR_IMAGE_NOT_FOUND'
   | 'ERR_IMAGE_INVALID'
+  | 'ERR_REGISTRY'
   | 'ERR_DIGEST_MISMATCH'
   | 'ERR_SETUP'
   | 'ERR_EXEC'

@@ -8,10 +8,8 @@ import type { ImageConfig } from './image-config.js';
 import { unpackLayer } from './layer-unpack.js';
 import { assertBlobIntact, openBlob, readOciImage, type LayerRef } from './oci-layout.js';
 
-/** Options of {@link resolveOciImage}. */
-export interface ResolveOciImageOptions {
-  /** Picks the manifest annotated `org.opencontainers.image.ref.name` = tag; without, the layout must hold one image. */
-  tag?: string;
+/** Where and how {@link unpackLayers} keeps unpacked layers. */
+export interface LayerCacheOptions {
   /**
    * Cache directory, created if missing. Layers go to `<cacheRoot>/layers/<diffID hex>/`, or to
    * `<cacheRoot>/layers-rootless/<diffID hex>/` when `rootless`: the two forms of a layer share a
@@ -27,7 +25,21 @@ export interface ResolveOciImageOptions {
   maxLayerBytes?: number;
 }
 
-/** An image ready to be mounted: overlay lower directories plus what the image says about running it. */
+/** Options of {@link resolveOciImage}. */
+export interface ResolveOciImageOptions extends LayerCacheOptions {
+  /** Picks the manifest annotated `org.opencontainers.image.ref.name` = tag; without, the layout must hold one image. */
+  tag?: string;
+}
+
+/**
+ * An image ready to be mounted: overlay lower directories plus what the image says about running it.
+ *
+ * @example
+ * ```ts
+ * const { layers, config }: ResolvedImage = await store.resolve('127.0.0.1:5000/busybox:1', { rootless: false });
+ * await run({ image: { layers, config }, command: ['sh', '-c', 'echo hi'] });
+ * ```
+ */
 export interface ResolvedImage {
   /** Absolute layer directories, bottom layer first (reverse them for overlayfs' `lowerdir=`). */
   layers: string[];
@@ -54,13 +66,41 @@ export interface ResolvedImage {
  */
 export async function resolveOciImage(layoutDir: string, options: ResolveOciImageOptions): Promise<ResolvedImage> {
   const image = await readOciImage(layoutDir, { tag: options.tag });
-  const layersDir = join(resolve(options.cacheRoot), options.rootless ? 'layers-rootless' : 'layers');
-  await mkdir(layersDir, { recursive: true });
-  const layers = await Promise.all(image.layers.map((layer) => ensureLayer(layoutDir, layer, layersDir, options)));
-  return { layers, config: image.config, digest: image.digest };
+  return { layers: await unpackLayers(layoutDir, image.layers, options), config: image.config, digest: image.digest };
 }
 
-async function ensureLayer(layoutDir: string, layer: LayerRef, layersDir: string, options: ResolveOciImageOptions): Promise<string> {
+/**
+ * Makes sure each layer, a blob of `layoutDir` (an OCI layout, or any directory with its
+ * `blobs/sha256/<hex>` form), is unpacked in the cache, as {@link resolveOciImage} describes.
+ * Returns the layer directories in the order given.
+ *
+ * @throws SandboxError ERR_IMAGE_NOT_FOUND, ERR_IMAGE_INVALID, ERR_DIGEST_MISMATCH (see {@link unpackLayer}).
+ *
+ * @example
+ * ```ts
+ * const { layers } = await readOciManifest(storeRoot, manifest);
+ * const dirs = await unpackLayers(storeRoot, layers, { cacheRoot: storeRoot, rootless: false });
+ * ```
+ */
+export async function unpackLayers(layoutDir: string, layers: LayerRef[], options: LayerCacheOptions): Promise<string[]> {
+  const layersDir = layerCacheDir(options.cacheRoot, options.rootless);
+  await mkdir(layersDir, { recursive: true });
+  return Promise.all(layers.map((layer) => ensureLayer(layoutDir, layer, layersDir, options)));
+}
+
+/**
+ * The directory of a cache root that holds the unpacked layers of one form (rootful or rootless).
+ *
+ * @example
+ * ```ts
+ * layerCacheDir('/var/lib/nsbox/store', true); // '/var/lib/nsbox/store/layers-rootless'
+ * ```
+ */
+export function layerCacheDir(cacheRoot: string, rootless: boolean): string {
+  return join(resolve(cacheRoot), rootless ? 'layers-rootless' : 'layers');
+}
+
+async function ensureLayer(layoutDir: string, layer: LayerRef, layersDir: string, options: LayerCacheOptions): Promise<string> {
   const final = join(layersDir, digestHex(layer.diffId, `Layer ${layer.digest} diff_id`));
   if (await isDirectory(final)) return final;
   const temp = await mkdtemp(join(layersDir, '.tmp-'));

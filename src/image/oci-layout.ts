@@ -8,25 +8,13 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SandboxError } from '../errors.js';
 import { digestHex, sha256, Sha256Stream } from './digest.js';
-import { parseImageConfig, type ImageConfig } from './image-config.js';
+import type { ImageConfig } from './image-config.js';
+import {
+  formatPlatform, hostPlatform, indexTypes, invalid, isRecord, manifestTypes, matchesPlatform, maxJsonBlobBytes,
+  parseConfigBlob, parseIndex, parseJson, parseManifest, type BlobRef, type Descriptor, type LayerRef,
+} from './manifest.js';
 
-/** How a layer blob is compressed. */
-export type LayerCompression = 'gzip' | 'none';
-
-/** A content-addressed blob in `blobs/sha256/`. */
-export interface BlobRef {
-  /** `sha256:<hex>` */
-  digest: string;
-  /** Size in bytes, as the referring descriptor declares it. */
-  size: number;
-}
-
-/** One layer of an image, bottom to top, with what its uncompressed tar must hash to. */
-export interface LayerRef extends BlobRef {
-  compression: LayerCompression;
-  /** `sha256:<hex>` of the uncompressed tar, from the config's `rootfs.diff_ids`. */
-  diffId: string;
-}
+export type { BlobRef, LayerCompression, LayerRef } from './manifest.js';
 
 /** An image read from a layout: its manifest digest, runtime config and layers. */
 export interface OciImage {
@@ -37,41 +25,9 @@ export interface OciImage {
   layers: LayerRef[];
 }
 
-interface Descriptor extends BlobRef {
-  mediaType: string;
-  annotations: Record<string, string>;
-  platform?: { os: string; architecture: string; variant?: string };
-}
-
 const refNameAnnotation = 'org.opencontainers.image.ref.name';
-const indexTypes = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-]);
-const manifestTypes = new Set([
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-]);
-const configTypes = new Set([
-  'application/vnd.oci.image.config.v1+json',
-  'application/vnd.docker.container.image.v1+json',
-]);
-const layerTypes = new Map<string, LayerCompression>([
-  ['application/vnd.oci.image.layer.v1.tar', 'none'],
-  ['application/vnd.oci.image.layer.v1.tar+gzip', 'gzip'],
-  ['application/vnd.oci.image.layer.nondistributable.v1.tar', 'none'],
-  ['application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'gzip'],
-  ['application/vnd.docker.image.rootfs.diff.tar', 'none'],
-  ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'gzip'],
-  ['application/vnd.docker.image.rootfs.foreign.diff.tar', 'none'],
-  ['application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', 'gzip'],
-]);
-// Manifests and configs are small; a huge declared size is a broken or hostile image.
-const maxJsonBlobBytes = 4 * 1024 * 1024;
 // An index may point at an index; real images nest at most once.
 const maxIndexDepth = 4;
-// process.arch → GOARCH, the names image platforms use.
-const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
 
 /**
  * Reads the image in an OCI image layout directory. With `tag`, picks the manifest whose
@@ -154,39 +110,9 @@ function blobPath(layoutDir: string, digest: string): string {
 }
 
 async function readManifest(layoutDir: string, digest: string, manifest: unknown): Promise<OciImage> {
-  const where = `Manifest ${digest}`;
-  if (!isRecord(manifest) || !Array.isArray(manifest.layers)) throw invalid(where, 'no `layers` array');
-  const configDescriptor = parseDescriptor(manifest.config, `${where} config`);
-  if (!configTypes.has(configDescriptor.mediaType)) {
-    throw new SandboxError('ERR_UNSUPPORTED', `${where}: config media type \`${configDescriptor.mediaType}\` is not supported`);
-  }
-  const layers = manifest.layers.map((layer, i) => parseDescriptor(layer, `${where} layer ${i}`));
-  const configBlob = await readJsonBlob(layoutDir, configDescriptor, 'config');
-  if (!isRecord(configBlob)) throw invalid(`Image config ${configDescriptor.digest}`, 'not an object');
-  const diffIds = parseDiffIds(configBlob.rootfs, configDescriptor.digest, layers.length);
-  return {
-    digest,
-    config: parseImageConfig(configBlob.config, configDescriptor.digest),
-    layers: layers.map((layer, i) => ({ digest: layer.digest, size: layer.size, compression: layerCompression(layer), diffId: diffIds[i] })),
-  };
-}
-
-function parseDiffIds(rootfs: unknown, configDigest: string, layerCount: number): string[] {
-  const where = `Image config ${configDigest}`;
-  if (!isRecord(rootfs) || !Array.isArray(rootfs.diff_ids)) throw invalid(where, 'no `rootfs.diff_ids` array');
-  if (rootfs.diff_ids.length !== layerCount) {
-    throw invalid(where, `${rootfs.diff_ids.length} diff_ids for ${layerCount} layers`);
-  }
-  return rootfs.diff_ids.map((diffId: unknown) => `sha256:${digestHex(diffId, `${where} diff_id`)}`);
-}
-
-function layerCompression(layer: Descriptor): LayerCompression {
-  const compression = layerTypes.get(layer.mediaType);
-  if (compression) return compression;
-  if (layer.mediaType.endsWith('zstd')) {
-    throw new SandboxError('ERR_UNSUPPORTED', `Layer ${layer.digest} is zstd-compressed (\`${layer.mediaType}\`); zstd layers are not supported (Node 20 has no zstd decompressor)`);
-  }
-  throw new SandboxError('ERR_UNSUPPORTED', `Layer ${layer.digest}: media type \`${layer.mediaType}\` is not supported`);
+  const parsed = parseManifest(manifest, `Manifest ${digest}`);
+  const { config, layers } = parseConfigBlob(await readJsonBlob(layoutDir, parsed.config, 'config'), parsed);
+  return { digest, config, layers };
 }
 
 function pickFromLayoutIndex(manifests: Descriptor[], tag: string | undefined, layoutDir: string): Descriptor {
@@ -196,7 +122,7 @@ function pickFromLayoutIndex(manifests: Descriptor[], tag: string | undefined, l
     const known = tags.length > 0 ? ` (tags: ${tags.join(', ')})` : '';
     throw new SandboxError('ERR_IMAGE_NOT_FOUND', tag === undefined ? `OCI image layout ${layoutDir} lists no images` : `No image tagged \`${tag}\` in ${layoutDir}${known}`);
   }
-  const forHost = tagged.filter(matchesHost);
+  const forHost = tagged.filter((m) => matchesPlatform(m, hostPlatform()));
   if (tag === undefined && forHost.length > 1) {
     throw new SandboxError('ERR_IMAGE_NOT_FOUND', `OCI image layout ${layoutDir} lists ${forHost.length} images; pass a tag to pick one`);
   }
@@ -205,46 +131,13 @@ function pickFromLayoutIndex(manifests: Descriptor[], tag: string | undefined, l
 }
 
 function pickForHost(manifests: Descriptor[], where: string): Descriptor {
-  const match = manifests.find(matchesHost);
+  const match = manifests.find((m) => matchesPlatform(m, hostPlatform()));
   if (!match) throw noImageForHost(where);
   return match;
 }
 
 function noImageForHost(where: string): SandboxError {
-  return new SandboxError('ERR_IMAGE_NOT_FOUND', `${where}: no image for linux/${hostArch()}`);
-}
-
-function matchesHost({ platform }: Descriptor): boolean {
-  if (!platform) return true;
-  if (platform.os !== 'linux' || platform.architecture !== hostArch()) return false;
-  return platform.architecture !== 'arm64' || platform.variant === undefined || platform.variant === 'v8';
-}
-
-function hostArch(): string {
-  return goArch[process.arch] ?? process.arch;
-}
-
-function parseIndex(index: unknown, where: string): Descriptor[] {
-  if (!isRecord(index) || !Array.isArray(index.manifests)) throw invalid(where, 'no `manifests` array');
-  return index.manifests.map((manifest, i) => parseDescriptor(manifest, `${where} manifests[${i}]`));
-}
-
-function parseDescriptor(value: unknown, where: string): Descriptor {
-  if (!isRecord(value)) throw invalid(where, 'not a descriptor');
-  const { mediaType, digest, size, annotations = {}, platform } = value;
-  if (typeof mediaType !== 'string') throw invalid(where, 'no mediaType');
-  if (!Number.isSafeInteger(size) || (size as number) < 0) throw invalid(where, `bad size ${JSON.stringify(size)}`);
-  if (!isRecord(annotations)) throw invalid(where, 'bad annotations');
-  if (platform !== undefined && (!isRecord(platform) || typeof platform.os !== 'string' || typeof platform.architecture !== 'string')) {
-    throw invalid(where, 'bad platform');
-  }
-  return {
-    mediaType,
-    digest: `sha256:${digestHex(digest, where)}`,
-    size: size as number,
-    annotations: annotations as Record<string, string>,
-    ...(platform && { platform: platform as NonNullable<Descriptor['platform']> }),
-  };
+  return new SandboxError('ERR_IMAGE_NOT_FOUND', `${where}: no image for ${formatPlatform(hostPlatform())}`);
 }
 
 async function readJsonFile(path: string, missing: string): Promise<unknown> {
@@ -258,7 +151,20 @@ async function readJsonFile(path: string, missing: string): Promise<unknown> {
   return parseJson(text, path);
 }
 
-async function readJsonBlob(layoutDir: string, blob: Descriptor, what: string): Promise<unknown> {
+/**
+ * Reads and parses a JSON blob (manifest, index, config) of a layout, or of any directory with
+ * its `blobs/sha256/<hex>` form such as the image store, checking its size and digest.
+ *
+ * @param what - the kind of blob, for messages ('manifest', 'config').
+ * @throws SandboxError ERR_IMAGE_NOT_FOUND (missing), ERR_DIGEST_MISMATCH, ERR_IMAGE_INVALID
+ *   (malformed JSON, or a declared size over 4 MiB).
+ *
+ * @example
+ * ```ts
+ * const manifest = await readJsonBlob(storeRoot, { digest: 'sha256:…', size: 503 }, 'manifest');
+ * ```
+ */
+export async function readJsonBlob(layoutDir: string, blob: BlobRef, what: string): Promise<unknown> {
   const path = blobPath(layoutDir, blob.digest);
   if (blob.size > maxJsonBlobBytes) throw invalid(`${what} ${blob.digest}`, `declared size ${blob.size} is too large`);
   let bytes: Buffer;
@@ -272,14 +178,6 @@ async function readJsonBlob(layoutDir: string, blob: Descriptor, what: string): 
   return parseJson(bytes.toString('utf8'), `${what} ${blob.digest}`);
 }
 
-function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new SandboxError('ERR_IMAGE_INVALID', `${where}: malformed JSON (${(error as Error).message})`, { cause: error });
-  }
-}
-
 function mismatch(blob: BlobRef, what: string, path: string): SandboxError {
   return new SandboxError('ERR_DIGEST_MISMATCH', `The ${what} blob ${blob.digest} (${blob.size} bytes) does not match its digest: ${path}`);
 }
@@ -288,14 +186,6 @@ function missingBlob(blob: BlobRef, what: string, path: string, cause?: unknown)
   return new SandboxError('ERR_IMAGE_NOT_FOUND', `The ${what} blob ${blob.digest} is missing: ${path}`, { cause });
 }
 
-function invalid(where: string, problem: string): SandboxError {
-  return new SandboxError('ERR_IMAGE_INVALID', `${where}: ${problem}`);
-}
-
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
