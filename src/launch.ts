@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // From normalised options to a running sandbox: image, user, cgroup, plan, native spawn, stdio.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { collectLeftoverCgroups, createCgroup, type SandboxCgroup } from './cgroup/cgroup.js';
@@ -70,6 +70,11 @@ function makeCgroup(id: string, options: NormalizedOptions): SandboxCgroup | und
   }
 }
 
+// Real paths: the addon binds without following symlinks (resolv.conf often is one).
+function hostNetworkFiles(): Array<{ source: string; target: string }> {
+  return ['/etc/resolv.conf', '/etc/hosts'].filter((file) => existsSync(file)).map((target) => ({ source: realpathSync(target), target }));
+}
+
 function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
   return new Promise((resolve, reject) => {
     native().spawn(plan, (failure, spawned) => (failure ? reject(setupError(failure)) : resolve(spawned!)));
@@ -96,7 +101,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   const cgroup = makeCgroup(id, options);
   let spawned: NativeSpawned;
   try {
-    const plan = buildPlan({ id, options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, seccomp: Buffer.alloc(0) });
+    const plan = buildPlan({ id, options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: options.network === 'host' ? hostNetworkFiles() : [], seccomp: options.seccomp });
     spawned = await nativeSpawn(plan);
   } catch (error) {
     await cgroup?.remove();

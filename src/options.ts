@@ -6,6 +6,8 @@ import type { Readable } from 'node:stream';
 import ow, { ArgumentError } from 'ow';
 import { SandboxError } from './errors.js';
 import type { ImageConfig } from './image/image-config.js';
+import type { SeccompProfile } from './seccomp/oci-profile.js';
+import { seccompFilter } from './seccomp/seccomp.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -164,6 +166,24 @@ export interface SandboxOptions {
   cgroup?: boolean;
   /** Use a user namespace also when running as root (always used when not root). */
   userns?: boolean;
+  /**
+   * The system call filter, installed last before the workload starts. `'default'` (the
+   * default): nsbox's allowlist, at least as strict as Docker's default profile: kexec, bpf,
+   * perf_event_open, userfaultfd, io_uring, the keyring, module loading, mount and the new mount
+   * API, file handles, new namespaces (unshare, setns, clone with CLONE_NEW* flags), weakening
+   * personality flags and host-wide settings are refused with EPERM, system calls it does not
+   * know with ENOSYS (clone3 too, so libc falls back to clone). A string is the path of a
+   * Docker/OCI JSON profile, an object is such a profile itself; `false` installs no filter.
+   *
+   * @example
+   * ```ts
+   * await run({ image: 'host', command: ['node', 'app.js'] }); // the default filter
+   * await run({ image: 'host', command: ['make', 'test'], seccomp: '/etc/nsbox/seccomp.json' }); // a Docker/OCI profile file
+   * await run({ image: 'host', command: ['mkdir', '/tmp/x'], seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] } });
+   * await run({ image: 'host', command: ['unshare', '-r', 'id'], seccomp: false }); // no filter
+   * ```
+   */
+  seccomp?: 'default' | false | string | SeccompProfile;
 }
 
 /** @internal Options after validation: defaults applied, units resolved. */
@@ -185,7 +205,8 @@ export interface NormalizedOptions {
   };
   /** Whether the caller set memory/pids/cpus explicitly (defaults may be dropped with cgroup: false). */
   explicitCgroupLimits: boolean;
-  mounts: Array<{ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
+  /** Bind sources are real paths; `identity` ("dev:ino") lets the addon refuse a source swapped since. */
+  mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
   network: 'none' | 'host';
   signal: AbortSignal | undefined;
   encoding: 'utf8' | 'buffer';
@@ -196,6 +217,8 @@ export interface NormalizedOptions {
   upperDir: string | undefined;
   cgroup: boolean;
   userns: boolean;
+  /** The compiled seccomp filter (classic BPF); empty for none. */
+  seccomp: Buffer;
   /** @internal fault injection for tests: force this setup stage to fail. */
   failStage: number;
 }
@@ -278,6 +301,8 @@ const shape = ow.object.exactShape({
   upperDir: ow.optional.string.validate(absolutePath),
   cgroup: ow.optional.boolean,
   userns: ow.optional.boolean,
+  // Profiles are checked field by field when compiled (seccomp/oci-profile.ts), with messages naming the field.
+  seccomp: ow.optional.any(ow.boolean.false, ow.string.nonEmpty.validate(noNul), ow.object.plain),
 });
 
 // '/x/', '/x//' and '/x' are one target.
@@ -329,7 +354,9 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
       if (!existsSync(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` does not exist`);
       if (!isAbsolute(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` must be absolute`);
       // Resolved now, so the child binds what the caller named, not what a symlink points to later.
-      return { type: 'bind' as const, source: realpathSync(mount.source), target: normalizePath(mount.target), readonly: mount.readonly ?? false };
+      const source = realpathSync(mount.source);
+      const { dev, ino } = statSync(source, { bigint: true });
+      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false };
     }
     return { type: 'tmpfs' as const, target: normalizePath(mount.target), sizeBytes: size(`mounts[].size`, mount.size, '64MiB'), mode: mount.mode ?? 0o1777 };
   });
@@ -366,6 +393,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     upperDir,
     cgroup: options.cgroup ?? true,
     userns: options.userns ?? false,
+    seccomp: seccompFilter(options.seccomp ?? 'default'),
     failStage: (options as unknown as Record<symbol, number | undefined>)[failStageKey] ?? 0,
   };
 }

@@ -24,6 +24,8 @@ export interface PlanInput {
   initPath: string;
   /** The compiled seccomp filter (empty: none). */
   seccomp: Buffer;
+  /** With network 'host': the host's resolv.conf and hosts (real paths) to bind read-only. */
+  hostNetworkFiles: Array<{ source: string; target: string }>;
   /** Whether fds 0..2 are pipes to the host. */
   stdio: [boolean, boolean, boolean];
 }
@@ -33,7 +35,8 @@ const op = (kind: MountOp, dst: string, extra: Partial<NativeMountOp> = {}): Nat
 // A minimal /dev: a few host device nodes bound in, a private devpts, and shm.
 function devOps(): NativeMountOp[] {
   return [
-    op(MountOp.Tmpfs, '/dev', { data: 'mode=755,size=65536', flags: MountFlag.NoSuid | MountFlag.NoExec, mode: 0o755 }),
+    // nodev: nodes a workload makes with CAP_MKNOD cannot open host devices; the binds below are their own mounts.
+    op(MountOp.Tmpfs, '/dev', { data: 'mode=755,size=65536', flags: MountFlag.NoSuid | MountFlag.NoDev | MountFlag.NoExec, mode: 0o755 }),
     ...['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((name) => op(MountOp.Bind, `/dev/${name}`, { src: `/dev/${name}`, flags: MountFlag.NoSuid | MountFlag.NoExec })),
     op(MountOp.Devpts, '/dev/pts', { data: 'newinstance,ptmxmode=0666,mode=0620', flags: MountFlag.NoSuid | MountFlag.NoExec }),
     op(MountOp.Symlink, '/dev/ptmx', { src: 'pts/ptmx' }),
@@ -86,11 +89,14 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     ...devOps(),
     op(MountOp.Tmpfs, '/tmp', { data: `mode=1777,size=${options.limits.diskBytes}`, flags: MountFlag.NoSuid | MountFlag.NoDev }),
   ];
-  if (options.network === 'host') {
-    for (const file of ['/etc/resolv.conf', '/etc/hosts']) ops.push(op(MountOp.Bind, file, { src: file, flags: MountFlag.Readonly | MountFlag.NoSuid | MountFlag.NoDev }));
-  }
+  for (const file of input.hostNetworkFiles) ops.push(op(MountOp.Bind, file.target, { src: file.source, flags: MountFlag.Readonly | MountFlag.NoSuid | MountFlag.NoDev }));
   for (const mount of options.mounts) {
-    if (mount.type === 'bind') ops.push(op(MountOp.Bind, mount.target, { src: mount.source, flags: MountFlag.Recursive | (mount.readonly ? MountFlag.Readonly : 0) }));
+    // nosuid, nodev: root inside is root outside without a user namespace, and must not leave
+    // setuid files or device nodes in a host directory for host users to trip over.
+    if (mount.type === 'bind') {
+      const flags = MountFlag.Recursive | MountFlag.NoSuid | MountFlag.NoDev | (mount.readonly ? MountFlag.Readonly : 0);
+      ops.push(op(MountOp.Bind, mount.target, { src: mount.source, data: mount.identity, flags }));
+    }
     else ops.push(op(MountOp.Tmpfs, mount.target, { data: `mode=${mount.mode.toString(8)},size=${mount.sizeBytes}`, flags: MountFlag.NoSuid | MountFlag.NoDev, mode: 0o755 }));
   }
   ops.push(op(MountOp.Mkdir, cwd, { mode: 0o755 }));

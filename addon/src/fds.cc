@@ -18,6 +18,10 @@ int stageRlimits(const Plan& plan, const child::Failure& fail) {
 }
 
 int stageStdio(const Plan& plan, const child::Failure& fail, const int (&stdio)[3], int* syncFd) {
+  // A new session: the workload has no controlling terminal, so /dev/tty cannot reach the
+  // host's terminal (TIOCSTI, job control, reading keystrokes).
+  long session = sc(SYS_setsid);
+  if (session < 0) return fail(NSBOX_STAGE_STDIO, "setsid", session);
   // First lift every fd we keep above the targets, so a dup onto 0..3 never clobbers
   // another one we still need (the host may have started with 0..2 closed).
   int high[4];

@@ -101,9 +101,49 @@ unsigned long msFlags(int flags) {
 
 // A bind mount gets its flags (read-only…) set on the detached copy, before it becomes
 // visible: there is no window in which a read-only bind is writable.
+// Parses "dev:ino" (decimal) as TypeScript wrote it when it validated the source.
+bool parseIdentity(const char* text, unsigned long long* dev, unsigned long long* ino) {
+  unsigned long long* out = dev;
+  *dev = *ino = 0;
+  bool digits = false;
+  for (const char* p = text; *p; p++) {
+    if (*p == ':' && out == dev && digits) {
+      out = ino;
+      digits = false;
+    } else if (*p >= '0' && *p <= '9') {
+      *out = *out * 10 + static_cast<unsigned long long>(*p - '0');
+      digits = true;
+    } else {
+      return false;
+    }
+  }
+  return out == ino && digits;
+}
+
+// Opens a bind source without following any symlink and checks it is still the file the
+// options named: a source swapped for a symlink, or renamed away and replaced, between
+// validation and now is refused, never followed. The mount then clones exactly that fd.
+long openSource(const MountStep& s) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS;
+  long fd = sys::call(SYS_openat2, AT_FDCWD, reinterpret_cast<long>(s.src), reinterpret_cast<long>(&how), sizeof how);
+  if (fd < 0 || !s.data[0]) return fd;
+  struct stat st;
+  unsigned long long dev, ino;
+  long r = sc(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+  if (r == 0 && parseIdentity(s.data, &dev, &ino) && st.st_dev == dev && st.st_ino == ino) return fd;
+  sc(SYS_close, fd);
+  return r < 0 ? r : -ESTALE;
+}
+
 int bind(const MountStep& s, const child::Failure& fail, int rootFd) {
   bool recursive = s.flags & kFlagRecursive;
-  long tree = sc(SYS_open_tree, AT_FDCWD, s.src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+  long source = openSource(s);
+  if (source < 0) return fail(NSBOX_STAGE_BIND_MOUNT, source == -ESTALE ? "fstat" : "openat2", source, s.src);
+  long tree = sc(SYS_open_tree, source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+  sc(SYS_close, source);
   if (tree < 0) return fail(NSBOX_STAGE_BIND_MOUNT, "open_tree", tree, s.src);
   struct stat st;
   long r = sc(SYS_newfstatat, tree, "", &st, AT_EMPTY_PATH);
@@ -207,7 +247,8 @@ int stageRootfs(const Plan& plan, const child::Failure& fail, int* rootFd) {
     r = sc(SYS_mkdirat, AT_FDCWD, dir, 0755);
     if (r < 0 && r != -EEXIST) return fail(NSBOX_STAGE_SCRATCH_MOUNT, "mkdir", r, dir);
   }
-  r = sc(SYS_mount, "overlay", plan.rootDir, "overlay", 0, plan.overlayData);
+  // nodev: a device node shipped in an image must not open the host's device.
+  r = sc(SYS_mount, "overlay", plan.rootDir, "overlay", MS_NODEV, plan.overlayData);
   if (r < 0) return fail(NSBOX_STAGE_OVERLAY_MOUNT, "mount", r, plan.rootDir);
   r = sc(SYS_openat, AT_FDCWD, plan.rootDir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (r < 0) return fail(NSBOX_STAGE_OVERLAY_MOUNT, "open", r, plan.rootDir);

@@ -38,7 +38,10 @@ export interface NativeMountOp {
   src: string;
   /** Absolute path inside the new root. Resolved with RESOLVE_IN_ROOT, never through host symlinks. */
   dst: string;
-  /** Filesystem data string for Tmpfs/Devpts; '' otherwise. */
+  /**
+   * Filesystem data for Tmpfs/Devpts. For Bind: the source's "dev:ino" as validated (the child
+   * refuses a source that changed since, and never follows a symlink to it), or '' to skip that check.
+   */
   data: string;
   flags: number;
   /** Mode for Mkdir and for directories/files created as mount targets. */

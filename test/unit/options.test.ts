@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every option is checked before anything is touched; bad ones are ERR_INVALID_OPTION naming the option.
 import test from 'ava';
+import { statSync } from 'node:fs';
 import { normalizeOptions, type SandboxOptions } from '../../src/options.js';
 import { run, spawn, SandboxError } from '../../src/index.js';
 
@@ -85,5 +86,6 @@ test('human units and explicit opt-outs', (t) => {
 
 test('bind sources are resolved to real paths and targets normalised', (t) => {
   const options = normalizeOptions({ image: 'host', command: ['true'], mounts: [{ type: 'bind', source: '/tmp/.', target: '/data//x/' }] });
-  t.deepEqual(options.mounts, [{ type: 'bind', source: '/tmp', target: '/data/x', readonly: false }]);
+  const { dev, ino } = statSync('/tmp', { bigint: true });
+  t.deepEqual(options.mounts, [{ type: 'bind', source: '/tmp', identity: `${dev}:${ino}`, target: '/data/x', readonly: false }]);
 });
