@@ -88,7 +88,7 @@ function socket(fd: number, readable: boolean): Socket | null {
 /** @internal */
 export async function launch(id: string, options: NormalizedOptions, stdio: [boolean, boolean, boolean]): Promise<Launched> {
   const userns = !isRoot() || options.userns;
-  const image = await resolveImage(options.image, userns);
+  const image = await resolveImage(options.image, userns, options.pull);
   const argv = [...image.config.entrypoint, ...(options.command ?? image.config.cmd)];
   if (argv.length === 0) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: no command given and image \`${image.name}\` has no Entrypoint or Cmd`);
   const userSpec = options.user ?? (image.config.user || '0');

@@ -29,13 +29,16 @@ export interface LayerStack {
 
 /**
  * What to run the sandbox from: `'host'` (the host's /usr with a small synthetic /etc, nothing
- * to download), a directory (an unpacked root filesystem, or an OCI image layout), or a layer stack.
+ * to download), an absolute path to a directory (an unpacked root filesystem, or an OCI image
+ * layout), a layer stack, or else an image reference (`'busybox'`, `'127.0.0.1:5000/app:1'`)
+ * resolved through the image store and pulled as `pull` says.
  *
  * @example
  * ```ts
  * await run({ image: 'host', command: ['node', '--version'] });
  * await run({ image: '/srv/rootfs/alpine', command: ['cat', '/etc/os-release'] });
  * await run({ image: '/srv/oci/busybox' }); // its Entrypoint/Cmd, Env, WorkingDir, User
+ * await run({ image: '127.0.0.1:5000/busybox:1', command: ['sh', '-c', 'echo hi'] }); // pulled when missing
  * ```
  */
 export type ImageInput = 'host' | string | LayerStack;
@@ -130,6 +133,8 @@ export interface Limits {
 export interface SandboxOptions {
   /** What to run from: 'host', a root filesystem or OCI layout directory, or a layer stack. */
   image: ImageInput;
+  /** For an image reference: pull it only when missing from the store (default), every time, or never (missing = ERR_IMAGE_NOT_FOUND). */
+  pull?: 'missing' | 'always' | 'never';
   /** argv; defaults to the image's Entrypoint + Cmd. Required for 'host'. */
   command?: string[];
   /** Added to (and overriding) the image's environment. */
@@ -189,6 +194,7 @@ export interface SandboxOptions {
 /** @internal Options after validation: defaults applied, units resolved. */
 export interface NormalizedOptions {
   image: ImageInput;
+  pull: 'missing' | 'always' | 'never';
   command: string[] | undefined;
   env: Record<string, string>;
   cwd: string | undefined;
@@ -252,6 +258,7 @@ const shape = ow.object.exactShape({
       name: ow.optional.string,
     }),
   ),
+  pull: ow.optional.string.oneOf(['missing', 'always', 'never']),
   command: ow.optional.array.nonEmpty.ofType(ow.string.validate(noNul)).validate((a) => ({
     validator: a[0] !== '',
     message: (label) => `Expected ${label}[0] to be a non-empty program name`,
@@ -367,6 +374,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
 
   return {
     image: options.image,
+    pull: options.pull ?? 'missing',
     command: options.command,
     env: { ...options.env },
     cwd: options.cwd === undefined ? undefined : normalizePath(options.cwd),

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // `nsbox run`: flags into SandboxOptions (pure), then one sandbox streamed to this terminal and its exit code.
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -14,8 +15,10 @@ export const RUN_USAGE = `Usage: nsbox run [OPTIONS] IMAGE [--] [COMMAND [ARG...
 
 Run a command in a fresh sandbox, stream its output, exit with its exit code.
 
-IMAGE is 'host' (the host's /usr with a small /etc), an unpacked root filesystem
-directory, or an OCI image layout directory. Everything after IMAGE (or after
+IMAGE is 'host' (the host's /usr with a small /etc), a directory (an unpacked
+root filesystem or an OCI image layout: an absolute or ./ path, or an existing
+directory), or else an image reference like 127.0.0.1:5000/busybox:1, pulled
+into the image store when missing. Everything after IMAGE (or after
 '--') is the command; it defaults to the image's entrypoint and cmd.
 
 Limits:
@@ -98,6 +101,7 @@ export function parseRunArgs(argv: string[], context: { cwd: string; env: NodeJS
   const { values: v, rest } = parseHead(argv, runFlags);
   if (v.help) return { help: true };
   const [image, ...command] = rest;
+  const isPath = (text: string, cwd: string) => text.startsWith('/') || text.startsWith('.') || existsSync(resolve(cwd, text));
   if (image === undefined || image === '') throw new UsageError("'nsbox run' needs an IMAGE ('host', a root filesystem or an OCI layout directory)");
 
   const limits: Limits = {};
@@ -123,8 +127,9 @@ export function parseRunArgs(argv: string[], context: { cwd: string; env: NodeJS
   const mounts: Mount[] = [...(v.mount ?? []).map((spec) => parseMountFlag(spec, context.cwd)), ...(v.tmpfs ?? []).map(parseTmpfsFlag)];
   const env = parseEnvFlags(v.env ?? [], context.env);
   const options: SandboxOptions = {
-    // 'host' is the host image; anything else is a directory, made absolute here.
-    image: image === 'host' ? 'host' : resolve(context.cwd, image),
+    // 'host' is the host image; a path (with a '/', or an existing directory) is made
+    // absolute here; anything else is an image reference for the store.
+    image: image === 'host' ? 'host' : isPath(image, context.cwd) ? resolve(context.cwd, image) : image,
     ...(command.length > 0 && { command }),
     ...(env && { env }),
     ...(v.workdir !== undefined && { cwd: v.workdir }),

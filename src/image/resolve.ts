@@ -9,6 +9,11 @@ import { stateDir } from '../paths.js';
 import { hostImage } from './host-image.js';
 import type { ImageConfig } from './image-config.js';
 import { resolveOciImage } from './layer-store.js';
+import { ImageStore } from '../store/image-store.js';
+import { isSandboxError } from '../errors.js';
+
+/** @internal When an image reference is pulled: only when missing from the store (default), every time, or never. */
+export type PullPolicy = 'missing' | 'always' | 'never';
 
 /** @internal */
 export interface ResolvedImage {
@@ -23,8 +28,28 @@ export interface ResolvedImage {
 
 const emptyConfig: ImageConfig = { env: [], entrypoint: [], cmd: [], workingDir: '', user: '', exposedPorts: [], labels: {} };
 
+// 'host', an absolute path, or else an image reference ('busybox', 'localhost:5000/app:1').
+function isReference(input: string): boolean {
+  return input !== 'host' && !input.startsWith('/');
+}
+
+async function fromStore(reference: string, rootless: boolean, pull: PullPolicy): Promise<ResolvedImage> {
+  const store = await ImageStore.open();
+  if (pull === 'always') await store.pull(reference);
+  try {
+    const image = await store.resolve(reference, { rootless });
+    return { name: `${reference}@${image.digest}`, layers: image.layers, ops: [], config: image.config };
+  } catch (error) {
+    if (pull !== 'missing' || !isSandboxError(error) || error.code !== 'ERR_IMAGE_NOT_FOUND') throw error;
+  }
+  await store.pull(reference);
+  const image = await store.resolve(reference, { rootless });
+  return { name: `${reference}@${image.digest}`, layers: image.layers, ops: [], config: image.config };
+}
+
 /** @internal */
-export async function resolveImage(input: ImageInput, rootless: boolean): Promise<ResolvedImage> {
+export async function resolveImage(input: ImageInput, rootless: boolean, pull: PullPolicy = 'missing'): Promise<ResolvedImage> {
+  if (typeof input === 'string' && isReference(input)) return fromStore(input, rootless, pull);
   if (input === 'host') {
     const { base, ops } = hostImage();
     return { name: 'host', layers: [base], ops, config: { ...emptyConfig, env: ['HOME=/root'] } };
@@ -37,7 +62,7 @@ export async function resolveImage(input: ImageInput, rootless: boolean): Promis
     return { name: input.name ?? input.layers.at(-1)!, layers: input.layers, ops: [], config: { ...emptyConfig, ...input.config } };
   }
   if (!existsSync(input) || !statSync(input).isDirectory())
-    throw new SandboxError('ERR_IMAGE_NOT_FOUND', `Image \`${input}\` is neither 'host' nor an existing directory (an unpacked root filesystem or an OCI image layout)`);
+    throw new SandboxError('ERR_IMAGE_NOT_FOUND', `Image \`${input}\` is not an existing directory (an unpacked root filesystem or an OCI image layout)`);
   if (!existsSync(join(input, 'oci-layout'))) {
     if (/[:,\\]/.test(input))
       throw new SandboxError('ERR_INVALID_OPTION', `Image directory \`${input}\` contains \`:\`, \`,\` or \`\\\`, which overlayfs options cannot carry`);

@@ -36,10 +36,12 @@ test('flags after IMAGE belong to the command', (t) => {
   t.deepEqual(options('-m', '64MiB', 'host', 'sh', '-m', '1'), { image: 'host', command: ['sh', '-m', '1'], limits: { memory: '64MiB' } });
 });
 
-test('a directory image is made absolute against the working directory', (t) => {
-  t.is(options('rootfs', 'true').image, '/work/here/rootfs');
+test('a directory image is made absolute against the working directory; anything else is a reference', (t) => {
+  t.is(options('./rootfs', 'true').image, '/work/here/rootfs');
   t.is(options('/images/alpine', 'true').image, '/images/alpine');
   t.is(options('./host', 'true').image, '/work/here/host');
+  t.is(options('127.0.0.1:5000/busybox:1', 'true').image, '127.0.0.1:5000/busybox:1');
+  t.is(options('busybox', 'true').image, 'busybox');
 });
 
 test('every flag maps to its option', (t) => {

@@ -191,7 +191,7 @@ test.serial('a missing command exits 127, a non-executable one 126', async (t) =
 test.serial('setup errors exit 125', async (t) => {
   const image = await nsbox(['run', '/no/such/image', 'true']);
   t.is(image.code, 125);
-  t.regex(image.stderr, /^nsbox: Image `\/no\/such\/image` is neither 'host' nor an existing directory/);
+  t.regex(image.stderr, /^nsbox: Image `\/no\/such\/image` is not an existing directory/);
 
   const mount = await nsbox(['run', '--mount', '/no/such/dir:/data', 'host', 'true']);
   t.is(mount.code, 125);
