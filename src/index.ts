@@ -6,6 +6,7 @@ export { RunError, type RunResult, type ResourceUsage } from './result.js';
 export { SandboxError, SetupError, isSandboxError, type ErrorCode } from './errors.js';
 export type { SandboxOptions, ImageInput, LayerStack, Mount, BindMount, TmpfsMount, Limits } from './options.js';
 export type { ImageConfig } from './image/image-config.js';
+export type { RlimitName } from './security.js';
 export type { ResolvedImage } from './image/layer-store.js';
 export { ImageStore, type ImageStoreOptions, type ImageInfo, type ResolveOptions } from './store/image-store.js';
 export type { PullOptions, PullProgress } from './store/pull.js';

@@ -8,6 +8,7 @@ import { SandboxError } from './errors.js';
 import type { ImageConfig } from './image/image-config.js';
 import type { SeccompProfile } from './seccomp/oci-profile.js';
 import { seccompFilter } from './seccomp/seccomp.js';
+import { RLIMIT_NAMES, type RlimitName, type RlimitValue } from './security.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -165,6 +166,18 @@ export interface SandboxOptions {
   init?: boolean;
   /** Make the root filesystem read-only (mounts, /tmp and /dev stay as they are). */
   readonlyRoot?: boolean;
+  /**
+   * Resource limits of each process (setrlimit): a number sets soft and hard alike, `{ soft, hard }`
+   * both, `Infinity` means unlimited and `null` keeps the host's. Defaults: `core: 0` and
+   * `nofile: 4096`. Every value is clamped to the host's hard limit, which only a privileged
+   * process could raise.
+   *
+   * @example
+   * ```ts
+   * await run({ image: 'host', command: ['sh', '-c', 'ulimit -n'], rlimits: { nofile: 256, fsize: 16 * 2 ** 20 } });
+   * ```
+   */
+  rlimits?: Partial<Record<RlimitName, number | { soft: number; hard: number } | null>>;
   /** A host directory that receives the writable layer (upper + work) and keeps it after the run. */
   upperDir?: string;
   /** false: no cgroup at all (no memory, pids or cpu limits, no usage), e.g. rootless without a delegated cgroup. */
@@ -221,6 +234,7 @@ export interface NormalizedOptions {
   init: boolean;
   readonlyRoot: boolean;
   upperDir: string | undefined;
+  rlimits: Partial<Record<RlimitName, RlimitValue | null>>;
   cgroup: boolean;
   userns: boolean;
   /** The compiled seccomp filter (classic BPF); empty for none. */
@@ -306,6 +320,9 @@ const shape = ow.object.exactShape({
   init: ow.optional.boolean,
   readonlyRoot: ow.optional.boolean,
   upperDir: ow.optional.string.validate(absolutePath),
+  rlimits: ow.optional.object.exactShape(
+    Object.fromEntries(RLIMIT_NAMES.map((name) => [name, ow.optional.any(ow.null, ow.number, ow.object.exactShape({ soft: ow.number, hard: ow.number }))])),
+  ),
   cgroup: ow.optional.boolean,
   userns: ow.optional.boolean,
   // Profiles are checked field by field when compiled (seccomp/oci-profile.ts), with messages naming the field.
@@ -367,6 +384,15 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     }
     return { type: 'tmpfs' as const, target: normalizePath(mount.target), sizeBytes: size(`mounts[].size`, mount.size, '64MiB'), mode: mount.mode ?? 0o1777 };
   });
+  const rlimits: Partial<Record<RlimitName, RlimitValue | null>> = {};
+  for (const [name, value] of Object.entries(options.rlimits ?? {}) as Array<[RlimitName, number | RlimitValue | null | undefined]>) {
+    if (value === undefined) continue;
+    const limit = value === null || typeof value === 'object' ? value : { soft: value, hard: value };
+    const ok = (n: number) => n === Infinity || (Number.isSafeInteger(n) && n >= 0);
+    if (limit && (!ok(limit.soft) || !ok(limit.hard) || limit.soft > limit.hard))
+      throw invalid(`Invalid sandbox option: rlimits.${name} must be non-negative integers (or Infinity) with soft ≤ hard, got ${JSON.stringify(value)}`);
+    rlimits[name] = limit;
+  }
   const targets = mounts.map((m) => m.target);
   const duplicate = targets.find((t, i) => targets.indexOf(t) !== i);
   if (duplicate) throw invalid(`Invalid sandbox option: two mounts target \`${duplicate}\``);
@@ -399,6 +425,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     init: options.init ?? true,
     readonlyRoot: options.readonlyRoot ?? false,
     upperDir,
+    rlimits,
     cgroup: options.cgroup ?? true,
     userns: options.userns ?? false,
     seccomp: seccompFilter(options.seccomp ?? 'default'),

@@ -6,7 +6,7 @@ import type { IdMapping } from './idmap.js';
 import type { ResolvedImage } from './image/resolve.js';
 import { MountFlag, MountOp, StdioMode, UsernsMode, type NativeMountOp, type NativeSpawnPlan } from './native/native.js';
 import type { NormalizedOptions } from './options.js';
-import { defaultCapabilities, defaultRlimits, procProtection } from './security.js';
+import { defaultCapabilities, procProtection, rlimitsFor } from './security.js';
 import type { ResolvedUser } from './user-spec.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -126,7 +126,7 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     groups: idMapping.mode === UsernsMode.Self ? [] : user.groups,
     caps: defaultCapabilities(),
     noNewPrivs: true,
-    rlimits: defaultRlimits(),
+    rlimits: rlimitsFor(options.rlimits),
     seccomp: input.seccomp,
     useInit: options.init,
     initPath: input.initPath,

@@ -108,7 +108,14 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     }
     this.#launched = launched;
     this.pid = launched.pid;
-    this.emit('spawn');
+    try {
+      this.emit('spawn');
+    } catch (error) {
+      // A listener's exception is the caller's, as with any event: uncaught, not the run's, which must go on to clean up.
+      process.nextTick(() => {
+        throw error;
+      });
+    }
     if (this.#pendingSignal !== undefined) launched.kill(this.#pendingSignal);
     const timer = limits.timeoutMs > 0 ? setTimeout(() => this.#killFor('timeout'), limits.timeoutMs) : undefined;
 
@@ -140,7 +147,14 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
       return finished(source).catch(() => {}).finally(() => sink.end());
     };
     const output = Promise.all([collect('stdout', launched.stdout, this.stdout as PassThrough), collect('stderr', launched.stderr, this.stderr as PassThrough)]);
-    this.#feedStdin(options.stdin, launched.stdin);
+    let stdinError: unknown;
+    try {
+      this.#feedStdin(options.stdin, launched.stdin);
+    } catch (error) {
+      // A stdin stream that cannot even be piped: the sandbox runs, so it ends and is cleaned up like any other.
+      stdinError = error;
+      launched.kill(SIGKILL);
+    }
 
     const exit = await launched.exited;
     // Nobody inside reads any more: release the pipe even if the caller never ends stdin.
@@ -150,6 +164,7 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
     const stats = await launched.cleanup();
+    if (stdinError !== undefined) throw new SandboxError('ERR_INVALID_OPTION', 'Invalid sandbox option: stdin could not be piped to the sandbox', { cause: stdinError });
 
     const decode = (parts: Buffer[]) => (options.encoding === 'buffer' ? Buffer.concat(parts) : Buffer.concat(parts).toString('utf8')) as Output;
     const result: RunResult<Output> = {
@@ -182,10 +197,12 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     pipe.on('error', () => {});
     if (this.stdin) {
       this.stdin.pipe(pipe);
-    } else if (input instanceof Readable) {
-      input.pipe(pipe);
-    } else if (input !== undefined) {
+    } else if (typeof input === 'string' || input instanceof Uint8Array) {
       pipe.end(input);
+    } else if (input !== undefined) {
+      // The caller's stream: when it fails, the workload's stdin ends; its error must not crash the host.
+      input.on('error', () => pipe.destroy());
+      input.pipe(pipe);
     }
   }
 }

@@ -47,29 +47,76 @@ export function procProtection(): NativeMountOp[] {
   ];
 }
 
-const RLIMIT_CORE = 4;
-const RLIMIT_NOFILE = 7;
-
-function hardLimit(name: string): number {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(name));
-  const hard = line?.slice(name.length).trim().split(/\s+/)[1];
-  return hard === undefined || hard === 'unlimited' ? -1 : Number(hard);
-}
-
-let rlimits: Array<[number, number, number]> | undefined;
+// getrlimit(2) resource numbers (the same on x86_64 and aarch64) and their /proc/self/limits names.
+const RESOURCES = {
+  cpu: [0, 'Max cpu time'],
+  fsize: [1, 'Max file size'],
+  data: [2, 'Max data size'],
+  stack: [3, 'Max stack size'],
+  core: [4, 'Max core file size'],
+  nproc: [6, 'Max processes'],
+  nofile: [7, 'Max open files'],
+  memlock: [8, 'Max locked memory'],
+  as: [9, 'Max address space'],
+  sigpending: [11, 'Max pending signals'],
+  msgqueue: [12, 'Max msgqueue size'],
+} as const;
 
 /**
- * @internal No core dumps, and at most 4096 open files — clamped to the host's hard limit,
- * because only a privileged process may raise it (Podman fails here by asking for more).
+ * The rlimits a sandbox can set (see the `rlimits` option).
+ *
+ * @example
+ * ```ts
+ * const rlimits: Partial<Record<RlimitName, number>> = { nofile: 1024, fsize: 64 * 2 ** 20 };
+ * ```
  */
-export function defaultRlimits(): Array<[number, number, number]> {
-  if (!rlimits) {
-    const hardNofile = hardLimit('Max open files');
-    const nofile = hardNofile < 0 ? 4096 : Math.min(4096, hardNofile);
-    rlimits = [
-      [RLIMIT_CORE, 0, 0],
-      [RLIMIT_NOFILE, nofile, nofile],
-    ];
+export type RlimitName = keyof typeof RESOURCES;
+
+/** @internal */
+export const RLIMIT_NAMES = Object.keys(RESOURCES) as RlimitName[];
+
+/** @internal A limit as asked for: Infinity means unlimited. */
+export interface RlimitValue {
+  soft: number;
+  hard: number;
+}
+
+// No core dumps (they would land in the sandbox and could be large), and 4096 open files.
+// No RLIMIT_NPROC by default: it counts every process of that uid on the host (and never
+// applies to root), so the pids cgroup is the per-sandbox limit instead.
+const DEFAULTS: Partial<Record<RlimitName, RlimitValue>> = { core: { soft: 0, hard: 0 }, nofile: { soft: 4096, hard: 4096 } };
+
+let hostHard: Map<string, number> | undefined;
+
+// The host process's hard limits (-1: unlimited), read once.
+function hardLimit(name: string): number {
+  if (!hostHard) {
+    hostHard = new Map();
+    for (const line of readFileSync('/proc/self/limits', 'utf8').split('\n').slice(1)) {
+      const match = /^(.+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
+      if (match) hostHard.set(match[1]!, match[3] === 'unlimited' ? -1 : Number(match[3]));
+    }
   }
-  return rlimits;
+  return hostHard.get(name) ?? -1;
+}
+
+/**
+ * @internal The [resource, soft, hard] triples for prlimit: the defaults overridden by the
+ * caller's, each clamped to the host's hard limit — only a privileged process may raise a
+ * hard limit, and asking for more would fail the spawn (as it fails Podman here).
+ */
+export function rlimitsFor(requested: Partial<Record<RlimitName, RlimitValue | null>>): Array<[number, number, number]> {
+  const merged = { ...DEFAULTS, ...requested };
+  const triples: Array<[number, number, number]> = [];
+  for (const name of RLIMIT_NAMES) {
+    const value = merged[name];
+    if (!value) continue;
+    const [resource, label] = RESOURCES[name];
+    const ceiling = hardLimit(label);
+    const clamp = (n: number) => (ceiling < 0 ? (n === Infinity ? -1 : n) : Math.min(n, ceiling));
+    const hard = clamp(value.hard);
+    const soft = hard < 0 ? clamp(value.soft) : Math.min(clamp(value.soft), hard);
+    triples.push([resource, soft, hard]);
+  }
+  return triples;
 }

@@ -96,9 +96,11 @@ int run(const Context& ctx) {
   //   id maps first: until they exist the child has no uid inside, so nothing else works;
   //   cgroup before anything allocates; cgroup namespace after joining the cgroup;
   //   mounts while the host's paths are still reachable; pivot_root after every mount;
-  //   hostname/loopback/rlimits/cwd need the new namespaces and root but not privilege;
+  //   hostname/loopback/cwd need the new namespaces and root but not privilege;
   //   bounding set while CAP_SETPCAP remains, then the user switch, then the final sets;
-  //   parent-death signal after the user switch (which clears it); stdio; seccomp last.
+  //   parent-death signal after the user switch (which clears it); stdio; rlimits after the
+  //   fd shuffle (a low RLIMIT_NOFILE would refuse it: the host's fds are still open until
+  //   exec); seccomp last.
   STAGE(NSBOX_STAGE_ID_MAP, user::stageIdMap(plan, fail, syncFd))
   STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
   STAGE(NSBOX_STAGE_CGROUP_NAMESPACE, ns::stageCgroupNamespace(plan, fail))
@@ -109,7 +111,6 @@ int run(const Context& ctx) {
   STAGE(NSBOX_STAGE_READONLY_ROOT, rootfs::stageReadonlyRoot(plan, fail))
   STAGE(NSBOX_STAGE_HOSTNAME, ns::stageHostname(plan, fail))
   STAGE(NSBOX_STAGE_LOOPBACK, ns::stageLoopback(plan, fail))
-  STAGE(NSBOX_STAGE_RLIMITS, fds::stageRlimits(plan, fail))
   STAGE(NSBOX_STAGE_CWD, rootfs::stageCwd(plan, fail))
   STAGE(NSBOX_STAGE_CAPABILITIES, caps::stageBoundingSet(plan, fail))
   STAGE(NSBOX_STAGE_USER, user::stageUser(plan, fail))
@@ -118,6 +119,7 @@ int run(const Context& ctx) {
   STAGE(NSBOX_STAGE_PARENT_DEATH, stageParentDeath(plan, fail, syncFd))
   STAGE(NSBOX_STAGE_STDIO, fds::stageStdio(plan, fail, ctx.stdio, &syncFd))
   fail.syncFd = syncFd;
+  STAGE(NSBOX_STAGE_RLIMITS, fds::stageRlimits(plan, fail))
   STAGE(NSBOX_STAGE_SECCOMP, caps::stageSeccomp(plan, fail))
 #undef STAGE
 

@@ -2,7 +2,7 @@
 // Limits hold against hostile workloads: memory, pids, cpu, time, output, disk, abort.
 // Every attack runs in the probe, which refuses unless it is pid ≤ 2 under the hostname we gave it.
 import test from 'ava';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { spawn as hostSpawn } from 'node:child_process';
 import { run, spawn, RunError } from '../../src/index.js';
@@ -120,4 +120,16 @@ test('an abort while the sandbox is still starting kills it as soon as it runs',
   const result = await pending;
   t.true(result.isCanceled);
   t.true(result.durationMs < 10_000);
+});
+
+test('rlimits: defaults, the caller’s values, and a clamp to the host’s hard limit instead of a failure', async (t) => {
+  const show = async (name: string, rlimits?: Parameters<typeof run>[0]['rlimits']) => (await run({ image, command: ['probe', 'rlimit', name], rlimits })).stdout.trim();
+  t.is(await show('core'), 'soft=0 hard=0');
+  t.is(await show('nofile'), 'soft=4096 hard=4096');
+  t.is(await show('nofile', { nofile: 64 }), 'soft=64 hard=64');
+  t.is(await show('nofile', { nofile: { soft: 32, hard: 128 } }), 'soft=32 hard=128');
+  const hostHard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1];
+  t.is(await show('nofile', { nofile: 1e9 }), `soft=${hostHard} hard=${hostHard}`);
+  const fill = await run({ image, command: ['probe', 'fill', '/tmp/big', '4'], rlimits: { fsize: 1024 * 1024 }, ...box('fsize') });
+  t.regex(fill.stdout, /wrote 1048576 bytes errno=EFBIG/);
 });

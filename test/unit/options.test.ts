@@ -43,6 +43,9 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ['a bad encoding', { image: 'host', command: ['true'], encoding: 'latin1' }, /encoding/],
   ['a relative layer', { image: { layers: ['rel'] }, command: ['true'] }, /layers/],
   ['a layer with a colon', { image: { layers: ['/a:b'] }, command: ['true'] }, /layers/],
+  ['an unknown rlimit', { image: 'host', command: ['true'], rlimits: { nofiles: 10 } }, /nofiles/],
+  ['a negative rlimit', { image: 'host', command: ['true'], rlimits: { nofile: -1 } }, /rlimits\.nofile/],
+  ['a soft rlimit above its hard one', { image: 'host', command: ['true'], rlimits: { nofile: { soft: 10, hard: 5 } } }, /rlimits\.nofile/],
   ['a missing upperDir', { image: 'host', command: ['true'], upperDir: '/no/such/dir' }, /upperDir/],
 ];
 
