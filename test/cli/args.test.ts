@@ -149,8 +149,10 @@ test('what the flags produce passes the library\'s own validation', async (t) =>
   const normalized = normalizeOptions(plan.options);
   t.is(normalized.limits.memoryBytes, 64 * 2 ** 20);
   t.is(normalized.limits.timeoutMs, 2000);
+  const source = await fs.realpath(dir);
+  const { dev, ino } = await fs.stat(source, { bigint: true });
   t.deepEqual(normalized.mounts, [
-    { type: 'bind', source: await fs.realpath(dir), target: '/d', readonly: true },
+    { type: 'bind', source, identity: `${dev}:${ino}`, target: '/d', readonly: true },
     { type: 'tmpfs', target: '/t', sizeBytes: 2 ** 20, mode: 0o1777 },
   ]);
 });
