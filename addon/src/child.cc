@@ -36,15 +36,22 @@ void resetSignals() {
   }
 }
 
-int stageParentDeath(const Plan&, const Failure& fail, int syncFd) {
-  // After the user switch: changing credentials clears the parent-death signal.
+// Arms the parent-death signal, then checks that the host did not die before it was armed.
+// Not the sync socket's hang-up: this child (and any sibling cloned meanwhile) holds a copy
+// of the parent's end until exec, so it never hangs up. The host's pidfd turns readable once
+// its last thread is gone; a death after the prctl is the signal's to report.
+int armParentDeath(const Failure& fail, int hostPidfd) {
   long r = sc(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (r < 0) return fail(NSBOX_STAGE_PARENT_DEATH, "prctl(PR_SET_PDEATHSIG)", r);
-  // The parent may have died before the signal was armed: its end of the socket tells.
-  struct pollfd p = {syncFd, POLLRDHUP, 0};
+  struct pollfd p = {hostPidfd, POLLIN, 0};
   r = sc(SYS_poll, &p, 1, 0);
-  if (r > 0 && (p.revents & (POLLHUP | POLLRDHUP))) return fail(NSBOX_STAGE_PARENT_DEATH, "poll", -ESRCH);
+  if (r > 0 && (p.revents & POLLIN)) return fail(NSBOX_STAGE_PARENT_DEATH, "poll", -ESRCH);
   return 0;
+}
+
+int stageParentDeath(const Plan&, const Failure& fail, int hostPidfd) {
+  // Again after the user switch: changing credentials clears the parent-death signal.
+  return armParentDeath(fail, hostPidfd);
 }
 
 // execvp without allocation: PATH comes from the workload's environment.
@@ -86,6 +93,9 @@ int run(const Context& ctx) {
   int rootFd = -1;
 
   resetSignals();
+  // At once: a host killed during setup must take this child with it (not a STAGE: the
+  // failStage hook keeps its one place per stage, after the user switch).
+  if (armParentDeath(fail, ctx.hostPidfd)) return 1;
   // One line per stage. failStage (tests only) makes a stage report EPERM instead of running,
   // to pin down the error contract for stages no input can make fail.
 #define STAGE(number, call)                                                   \
@@ -116,7 +126,7 @@ int run(const Context& ctx) {
   STAGE(NSBOX_STAGE_USER, user::stageUser(plan, fail))
   STAGE(NSBOX_STAGE_CAPABILITIES, caps::stageCapabilities(plan, fail))
   STAGE(NSBOX_STAGE_NO_NEW_PRIVS, caps::stageNoNewPrivs(plan, fail))
-  STAGE(NSBOX_STAGE_PARENT_DEATH, stageParentDeath(plan, fail, syncFd))
+  STAGE(NSBOX_STAGE_PARENT_DEATH, stageParentDeath(plan, fail, ctx.hostPidfd))
   STAGE(NSBOX_STAGE_STDIO, fds::stageStdio(plan, fail, ctx.stdio, &syncFd))
   fail.syncFd = syncFd;
   STAGE(NSBOX_STAGE_RLIMITS, fds::stageRlimits(plan, fail))

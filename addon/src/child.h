@@ -14,6 +14,7 @@ constexpr int kMaxCgroupFds = 16;
 struct Context {
   const Plan* plan;
   int syncFd;
+  int hostPidfd;  // the host process: readable once it has exited
   int stdio[3];
   int initFd;
   int cgroupProcsFds[kMaxCgroupFds];

@@ -80,6 +80,9 @@ void SpawnWorker::Execute() {
   ctx.plan = &plan;
   ctx.syncFd = sv[1];
   ctx.initFd = -1;
+  // Lets the child see that the host died before it armed its parent-death signal.
+  ctx.hostPidfd = childEnds.add(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
+  if (ctx.hostPidfd < 0) return parentFail("pidfd_open", "");
   for (int i = 0; i < 3; i++) {
     if (plan.stdio[i] == StdioMode::kPipe) {
       int p[2];
