@@ -19,11 +19,11 @@ const isRoot = process.getuid?.() === 0;
 const hasV1 = ['memory', 'pids', 'cpu', 'cpuacct'].every((c) => layout.v1Controllers[c] !== undefined);
 const hasV2 = layout.v2 !== null;
 
-/** Serial (cgroupfs is shared state), and skipped with the reason in the title when a requirement is missing. */
+/** Serial (cgroupfs is shared state). A missing requirement fails the test, saying which: nothing is skipped. */
 function cgroupTest(requirement: 'v1' | 'v2' | 'root', title: string, body: (t: ExecutionContext) => void | Promise<void>): void {
   const ok = isRoot && (requirement === 'root' || (requirement === 'v1' ? hasV1 : hasV2));
   if (ok) test.serial(title, body);
-  else test.serial.skip(`${title} (needs root${requirement === 'root' ? '' : ` and cgroup ${requirement}`})`, body);
+  else test.serial(title, (t) => t.fail(`needs root${requirement === 'root' ? '' : ` and cgroup ${requirement}`}`));
 }
 
 /** Every directory of the test parent in every hierarchy. */
