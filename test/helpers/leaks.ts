@@ -71,7 +71,8 @@ export function leakSnapshot(): LeakSnapshot {
   return { mounts: hostMounts(), fds: openFds(), children: childProcesses(), tmpEntries: tmpEntries() };
 }
 
-// Where nsbox (and the hostile tests' own harness, prefix `nsbox-hostile-`) keep temporary
+// Where nsbox (and the hostile tests' own harness, prefix `nsbox-hostile-`; other test files
+// running alongside must use other prefixes, or their work dirs read as this one's leaks) keep temporary
 // entries: the run dir (only `scratch` belongs there), `.tmp-*` under the state dir's
 // host-base and layer cache, and os.tmpdir().
 function tmpEntries(): string[] {

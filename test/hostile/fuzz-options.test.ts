@@ -550,7 +550,7 @@ let baseline: LeakSnapshot;
 let work: string;
 
 test.before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'nsbox-hostile-fuzz-'));
+  work = mkdtempSync(join(tmpdir(), 'nsbox-fuzz-work-'));
   const rootfs = await probeRootfs();
   const oci = (await probeOciLayout()).dir;
   paths = { rootfs, oci, empty: join(work, 'empty'), upper: join(work, 'upper'), data: join(work, 'data'), file: join(work, 'file'), fifo: join(work, 'fifo') };
