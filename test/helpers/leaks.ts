@@ -94,11 +94,17 @@ function tmpEntries(): string[] {
 /** One line per difference from `before`; empty when nothing leaked. */
 export function leaksSince(before: LeakSnapshot): string[] {
   const problems: string[] = [];
+  // Only mounts where a sandbox's could land: every sandbox mount is made under its root in the
+  // run dir's scratch, or names nsbox's own directories. The host's namespace is shared with the
+  // rest of the machine, whose mounts come and go (a count would read those as leaks).
   const mounts = hostMounts();
-  const added = mounts.filter((line) => !before.mounts.includes(line));
-  const ours = added.filter((line) => line.includes(runDir()) || line.includes('nsbox'));
-  if (ours.length > 0 || mounts.length !== before.mounts.length)
-    problems.push(`mounts: ${before.mounts.length} before, ${mounts.length} after; new: ${JSON.stringify(added.slice(0, 5))}`);
+  const ours = (line: string) => {
+    const point = line.split(' ')[4] ?? '';
+    return point.startsWith(runDir()) || point.startsWith(stateDir()) || line.includes('nsbox');
+  };
+  const added = mounts.filter((line) => !before.mounts.includes(line) && ours(line));
+  const removed = before.mounts.filter((line) => !mounts.includes(line) && ours(line));
+  if (added.length > 0 || removed.length > 0) problems.push(`mounts: new ${JSON.stringify(added.slice(0, 5))}, gone ${JSON.stringify(removed.slice(0, 5))}`);
   const cgroups = ownCgroups();
   if (cgroups.length > 0) problems.push(`cgroups left: ${JSON.stringify(cgroups.slice(0, 6))}${cgroups.length > 6 ? ` and ${cgroups.length - 6} more` : ''}`);
   const zombies = zombieChildren();
