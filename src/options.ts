@@ -369,6 +369,11 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
   };
   const memoryBytes = limits.memory === null ? undefined : size('limits.memory', limits.memory, DEFAULT_LIMITS.memory);
   if (memoryBytes !== undefined && memoryBytes < MIN_MEMORY) throw invalid(`Invalid sandbox option: limits.memory must be at least 4MiB, got ${memoryBytes} bytes`);
+  // tmpfs reads size=0 as "unlimited": a zero-byte limit would silently be none at all.
+  const positive = (name: string, bytes: number) => {
+    if (bytes === 0) throw invalid(`Invalid sandbox option: ${name} must be more than 0 bytes (tmpfs takes 0 as unlimited)`);
+    return bytes;
+  };
   const upperDir = options.upperDir;
   if (upperDir !== undefined && (!existsSync(upperDir) || !statSync(upperDir).isDirectory()))
     throw invalid(`Invalid sandbox option: upperDir \`${upperDir}\` is not an existing directory`);
@@ -382,7 +387,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
       const { dev, ino } = statSync(source, { bigint: true });
       return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false };
     }
-    return { type: 'tmpfs' as const, target: normalizePath(mount.target), sizeBytes: size(`mounts[].size`, mount.size, '64MiB'), mode: mount.mode ?? 0o1777 };
+    return { type: 'tmpfs' as const, target: normalizePath(mount.target), sizeBytes: positive('mounts[].size', size(`mounts[].size`, mount.size, '64MiB')), mode: mount.mode ?? 0o1777 };
   });
   const rlimits: Partial<Record<RlimitName, RlimitValue | null>> = {};
   for (const [name, value] of Object.entries(options.rlimits ?? {}) as Array<[RlimitName, number | RlimitValue | null | undefined]>) {
@@ -413,7 +418,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
       cpus: limits.cpus ?? undefined,
       timeoutMs: duration('limits.timeout', limits.timeout, DEFAULT_LIMITS.timeout),
       outputBytes: size('limits.output', limits.output, DEFAULT_LIMITS.output),
-      diskBytes: size('limits.disk', limits.disk, DEFAULT_LIMITS.disk),
+      diskBytes: positive('limits.disk', size('limits.disk', limits.disk, DEFAULT_LIMITS.disk)),
     },
     explicitCgroupLimits: [limits.memory, limits.pids, limits.cpus].some((v) => v !== undefined && v !== null),
     mounts,

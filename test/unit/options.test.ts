@@ -43,6 +43,8 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ['a bad encoding', { image: 'host', command: ['true'], encoding: 'latin1' }, /encoding/],
   ['a relative layer', { image: { layers: ['rel'] }, command: ['true'] }, /layers/],
   ['a layer with a colon', { image: { layers: ['/a:b'] }, command: ['true'] }, /layers/],
+  ['a zero disk limit (tmpfs would read it as unlimited)', { image: 'host', command: ['true'], limits: { disk: 0 } }, /limits\.disk.*more than 0/],
+  ['a zero-sized tmpfs mount', { image: 'host', command: ['true'], mounts: [{ type: 'tmpfs', target: '/x', size: '0' }] }, /size.*more than 0/],
   ['an unknown rlimit', { image: 'host', command: ['true'], rlimits: { nofiles: 10 } }, /nofiles/],
   ['a negative rlimit', { image: 'host', command: ['true'], rlimits: { nofile: -1 } }, /rlimits\.nofile/],
   ['a soft rlimit above its hard one', { image: 'host', command: ['true'], rlimits: { nofile: { soft: 10, hard: 5 } } }, /rlimits\.nofile/],
