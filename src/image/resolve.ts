@@ -36,15 +36,17 @@ function isReference(input: string): boolean {
 async function fromStore(reference: string, rootless: boolean, pull: PullPolicy): Promise<ResolvedImage> {
   const store = await ImageStore.open();
   if (pull === 'always') await store.pull(reference);
-  try {
+  const resolve = async (): Promise<ResolvedImage> => {
     const image = await store.resolve(reference, { rootless });
     return { name: `${reference}@${image.digest}`, layers: image.layers, ops: [], config: image.config };
+  };
+  try {
+    return await resolve();
   } catch (error) {
     if (pull !== 'missing' || !isSandboxError(error) || error.code !== 'ERR_IMAGE_NOT_FOUND') throw error;
   }
   await store.pull(reference);
-  const image = await store.resolve(reference, { rootless });
-  return { name: `${reference}@${image.digest}`, layers: image.layers, ops: [], config: image.config };
+  return resolve();
 }
 
 /** @internal */

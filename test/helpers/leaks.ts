@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { liveCount } from '../../src/live.js';
 import { runDir, scratchDir, stateDir } from '../../src/paths.js';
-import { hostMounts, openFds, ownCgroups, zombieChildren } from './sandbox.js';
+import { childrenOf, hostMounts, openFds, ownCgroups, zombieChildren } from './sandbox.js';
 
 /** The state of this process that sandboxes must leave as they found it. */
 export interface LeakSnapshot {
@@ -17,18 +17,7 @@ export interface LeakSnapshot {
 
 /** Pids of the live (non-zombie) children of this process. */
 export function childProcesses(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] !== 'Z' && Number(fields[1]) === process.pid) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+  return childrenOf((state) => state !== 'Z');
 }
 
 /** Host pids of live processes in a cgroup of a sandbox of `hostPid` (`/nsbox/<hostPid>x…` in /proc/PID/cgroup). */

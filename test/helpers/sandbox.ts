@@ -31,20 +31,25 @@ export function processesInPidNamespace(pidns: string): number[] {
   return found;
 }
 
-/** Zombie children of this process. */
-export function zombieChildren(): number[] {
-  const zombies: number[] = [];
+/** Children of this process whose state (R, S, Z, …) passes `keep`. */
+export function childrenOf(keep: (state: string) => boolean): number[] {
+  const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) zombies.push(Number(entry));
+      if (keep(fields[0]!) && Number(fields[1]) === process.pid) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
-  return zombies;
+  return found;
+}
+
+/** Zombie children of this process. */
+export function zombieChildren(): number[] {
+  return childrenOf((state) => state === 'Z');
 }
 
 /** Open fds of this process. */
