@@ -25,7 +25,9 @@ export type ErrorCode =
   | 'ERR_OOM'
   | 'ERR_OUTPUT_LIMIT'
   | 'ERR_NATIVE_LOAD'
-  | 'ERR_CGROUP';
+  | 'ERR_CGROUP'
+  | 'ERR_SANDBOX_STOPPED'
+  | 'ERR_FILE';
 
 const brand = Symbol.for('nsbox.SandboxError');
 

@@ -2,6 +2,7 @@
 // nsbox: the public API.
 export { run, spawn, type OutputOf } from './sandbox.js';
 export { SandboxProcess } from './process.js';
+export { Sandbox, type CreateOptions, type ExecOptions, type SandboxStats, type SandboxState } from './box/sandbox.js';
 export { RunError, type RunResult, type ResourceUsage } from './result.js';
 export { SandboxError, SetupError, isSandboxError, type ErrorCode } from './errors.js';
 export type { SandboxOptions, ImageInput, LayerStack, Mount, BindMount, TmpfsMount, Limits } from './options.js';

@@ -6,16 +6,17 @@ import { join } from 'node:path';
 import { collectLeftoverCgroups, createCgroup, type SandboxCgroup } from './cgroup/cgroup.js';
 import { detectCgroups } from './cgroup/detect.js';
 import { isSandboxError, SandboxError } from './errors.js';
-import { idMapping } from './idmap.js';
+import { idMapping, type IdMapping } from './idmap.js';
 import { readImageFile, resolveImage } from './image/resolve.js';
 import { track, untrack } from './live.js';
 import { initPath, native } from './native/binding.js';
 import { type NativeExit, type NativeSpawned, type NativeSpawnPlan } from './native/native.js';
 import type { NormalizedOptions } from './options.js';
 import { isRoot, scratchDir } from './paths.js';
-import { buildPlan } from './plan.js';
+import { buildPlan, hostnameFor } from './plan.js';
 import { setupError } from './result.js';
-import { resolveUser } from './user-spec.js';
+import { resolveUser, type ResolvedUser } from './user-spec.js';
+import type { ResolvedImage } from './image/resolve.js';
 
 /** @internal A sandbox whose pid 1 runs. */
 export interface Launched {
@@ -29,6 +30,31 @@ export interface Launched {
   kill(signal: number): boolean;
   /** After exit: reads the cgroup's stats, removes it, releases the pidfd. */
   cleanup(): Promise<{ cpuTimeMs: number | null; memoryPeakBytes: number | null; pidsPeak: number | null; oomKilled: boolean }>;
+  /** What an exec into this sandbox needs (valid until cleanup). */
+  context: SandboxContext;
+}
+
+/** @internal A running sandbox as exec sees it. */
+export interface SandboxContext {
+  id: string;
+  /** pidfd of pid 1 (owned by the Launched; closed by cleanup). */
+  pidfd: number;
+  cgroup: SandboxCgroup | undefined;
+  /** The sandbox runs in its own user namespace. */
+  userns: boolean;
+  idMapping: IdMapping;
+  image: ResolvedImage;
+  user: ResolvedUser;
+  hostname: string;
+  options: NormalizedOptions;
+}
+
+/** @internal How {@link launch} starts pid 1. */
+export interface LaunchMode {
+  /** No workload: nsbox-init alone holds the sandbox open for exec (Sandbox.create). */
+  hold?: boolean;
+  /** The cgroup can be frozen (pause/resume). */
+  freezable?: boolean;
 }
 
 let leftoversCollected = false;
@@ -43,7 +69,7 @@ function cgroupVersion(): 'v1' | 'v2' | undefined {
   return layout.v2 ? 'v2' : undefined;
 }
 
-function makeCgroup(id: string, options: NormalizedOptions): SandboxCgroup | undefined {
+function makeCgroup(id: string, options: NormalizedOptions, freezable: boolean): SandboxCgroup | undefined {
   const { limits } = options;
   if (!options.cgroup) {
     if (options.explicitCgroupLimits)
@@ -57,7 +83,7 @@ function makeCgroup(id: string, options: NormalizedOptions): SandboxCgroup | und
     collectLeftoverCgroups();
   }
   try {
-    return createCgroup({ id, version, limits: { memoryBytes: limits.memoryBytes, pids: limits.pids, cpus: limits.cpus } });
+    return createCgroup({ id, version, freezable, limits: { memoryBytes: limits.memoryBytes, pids: limits.pids, cpus: limits.cpus } });
   } catch (error) {
     if (isSandboxError(error) && error.code === 'ERR_PERMISSION' && !isRoot()) {
       throw new SandboxError(
@@ -86,11 +112,11 @@ function socket(fd: number, readable: boolean): Socket | null {
 }
 
 /** @internal */
-export async function launch(id: string, options: NormalizedOptions, stdio: [boolean, boolean, boolean]): Promise<Launched> {
+export async function launch(id: string, options: NormalizedOptions, stdio: [boolean, boolean, boolean], mode: LaunchMode = {}): Promise<Launched> {
   const userns = !isRoot() || options.userns;
   const image = await resolveImage(options.image, userns, options.pull);
-  const argv = [...image.config.entrypoint, ...(options.command ?? image.config.cmd)];
-  if (argv.length === 0) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: no command given and image \`${image.name}\` has no Entrypoint or Cmd`);
+  const argv = mode.hold ? [] : [...image.config.entrypoint, ...(options.command ?? image.config.cmd)];
+  if (argv.length === 0 && !mode.hold) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: no command given and image \`${image.name}\` has no Entrypoint or Cmd`);
   const userSpec = options.user ?? (image.config.user || '0');
   const user = resolveUser(userSpec, readImageFile(image.layers, 'etc/passwd'), readImageFile(image.layers, 'etc/group'));
   const mapping = idMapping(options.userns, user.uid, user.gid);
@@ -98,10 +124,10 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
     for (const dir of ['upper', 'work']) mkdirSync(join(options.upperDir, dir), { recursive: true, mode: 0o755 });
   }
 
-  const cgroup = makeCgroup(id, options);
+  const cgroup = makeCgroup(id, options, mode.freezable ?? false);
   let spawned: NativeSpawned;
   try {
-    const plan = buildPlan({ id, options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: options.network === 'host' ? hostNetworkFiles() : [], seccomp: options.seccomp });
+    const plan = buildPlan({ id, options: mode.hold ? { ...options, init: true } : options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: options.network === 'host' ? hostNetworkFiles() : [], seccomp: options.seccomp });
     spawned = await nativeSpawn(plan);
   } catch (error) {
     await cgroup?.remove();
@@ -123,6 +149,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
     stderr: socket(spawned.stderrFd, true),
     exited: exit,
     kill: (signal) => !exited && native().kill(pidfd, signal) === 0,
+    context: { id, pidfd, cgroup, userns, idMapping: mapping, image, user, hostname: hostnameFor(id, options), options },
     async cleanup() {
       try {
         const stats = cgroup?.stats();

@@ -42,8 +42,8 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
   #pendingSignal: number | undefined;
   #killReason: 'timeout' | 'cancel' | 'output' | undefined;
 
-  /** @internal Use {@link spawn}. */
-  constructor(id: string, options: NormalizedOptions, streams: boolean) {
+  /** @internal Use {@link spawn}, or {@link Sandbox.exec} (which passes its own `start`). */
+  constructor(id: string, options: NormalizedOptions, streams: boolean, start: (stdio: [boolean, boolean, boolean]) => Promise<Launched> = (stdio) => launch(id, options, stdio)) {
     super();
     this.id = id;
     this.stdout = new PassThrough();
@@ -54,7 +54,7 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
       this.stdout.resume();
       this.stderr.resume();
     }
-    this.result = this.#run(options);
+    this.result = this.#run(options, start);
     // The result is also reachable through `then`; an unobserved rejection is the caller's to handle.
     this.result.catch(() => {});
   }
@@ -85,7 +85,7 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     this.kill(SIGKILL);
   }
 
-  async #run(options: NormalizedOptions): Promise<RunResult<Output>> {
+  async #run(options: NormalizedOptions, startSandbox: (stdio: [boolean, boolean, boolean]) => Promise<Launched>): Promise<RunResult<Output>> {
     const start = performance.now();
     const { signal, limits } = options;
     if (signal?.aborted) throw new SandboxError('ERR_CANCELED', 'The sandbox was canceled before it started', { cause: signal.reason });
@@ -96,7 +96,7 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
 
     let launched: Launched;
     try {
-      launched = await launch(this.id, options, [this.stdin !== null || options.stdin !== undefined, true, true]);
+      launched = await startSandbox([this.stdin !== null || options.stdin !== undefined, true, true]);
     } catch (error) {
       signal?.removeEventListener('abort', onAbort);
       // Point the stack at the caller, not at the worker thread (sharp's nativeError).

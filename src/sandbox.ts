@@ -48,7 +48,8 @@ function messageOf(error: unknown): string {
 // fields of the wrong type, a failStage hook that is no number. All of them ERR_INVALID_OPTION,
 // like every other bad option. (These belong in options.ts's shape; kept here to stay out of
 // that file while it changes.)
-function checkedOptions(options: SandboxOptions): NormalizedOptions {
+/** @internal */
+export function checkedOptions(options: SandboxOptions): NormalizedOptions {
   const invalid = (message: string, cause?: unknown) => new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: ${message}`, { cause });
   let copy: SandboxOptions;
   try {
@@ -97,7 +98,7 @@ function checkedOptions(options: SandboxOptions): NormalizedOptions {
  * const { stdout } = await run({ image: 'host', command: ['cat', '/bin/sh'], encoding: 'buffer' }); // stdout: Buffer
  * ```
  */
-export type OutputOf<O extends SandboxOptions> = O extends { encoding: 'buffer' } ? Buffer : string;
+export type OutputOf<O extends { encoding?: 'utf8' | 'buffer' }> = O extends { encoding: 'buffer' } ? Buffer : string;
 
 /**
  * Starts a sandbox and returns at once. Options are checked first: a bad option throws

@@ -2,7 +2,14 @@
 /* nsbox-init: pid 1 of a sandbox. Forks the workload, tells the parent whether its execve
  * worked, forwards signals to it, reaps every orphan, and reports the workload's own wait
  * status before exiting with it. A static binary, exec'd from the host through an fd, so
- * it needs nothing from the image. */
+ * it needs nothing from the image.
+ *
+ * Two more roles, same binary:
+ * - with no workload (argc 1) it holds a long-lived sandbox open: it reaps, and on SIGTERM,
+ *   SIGINT or SIGHUP asks every process of the namespace to stop and exits once none is left;
+ * - for an exec into a running sandbox it runs outside the sandbox's pid namespace (it joined
+ *   the others) and forks the workload into it; the workload dies with it (parent-death
+ *   signal), so a host that kills this init ends that exec. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +33,29 @@ static void report(uint32_t type, int stage, int err, const char* syscall, const
   send(NSBOX_INIT_SYNC_FD, &msg, sizeof msg, MSG_NOSIGNAL);
 }
 
+/* Holds the sandbox open: pid 1 with no workload of its own. */
+static int hold(sigset_t* all) {
+  report(NSBOX_MSG_EXEC_OK, 0, 0, NULL, NULL);
+  int stopping = 0;
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(all, &info);
+    if (sig < 0) continue;
+    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+      /* From pid 1, -1 reaches every other process of the namespace. */
+      stopping = 1;
+      kill(-1, SIGTERM);
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    if (stopping && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD) {
+      report(NSBOX_MSG_EXIT, 0, 0, NULL, NULL);
+      return 0;
+    }
+  }
+}
+
 int main(int argc, char** argv) {
-  if (argc < 2) return 127;
   /* Signals arrive blocked from the nsbox child; keep them so, and take them with
    * sigwaitinfo. A blocked signal is not "ignored", so even a pid 1 receives it. */
   sigset_t all, none;
@@ -36,12 +64,14 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_SETMASK, &all, NULL);
   /* Not dumpable: a workload running as the same uid cannot ptrace init or open its fds. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (argc < 2) return hold(&all);
 
   int execPipe[2];
   if (pipe2(execPipe, O_CLOEXEC) < 0) {
     report(NSBOX_MSG_ERROR, NSBOX_STAGE_EXEC, errno, "pipe2", "");
     return 127;
   }
+  int isPid1 = getpid() == 1;
   pid_t child = fork();
   if (child < 0) {
     report(NSBOX_MSG_ERROR, NSBOX_STAGE_EXEC, errno, "fork", "");
@@ -49,6 +79,11 @@ int main(int argc, char** argv) {
   }
   if (child == 0) {
     fcntl(NSBOX_INIT_SYNC_FD, F_SETFD, FD_CLOEXEC);
+    /* An exec's workload must not outlive the init the host watches and kills. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* For an exec, this init lives outside the pid namespace, so getppid() reads 0 while it
+     * lives; anything else means it died before the signal was armed. */
+    if (!isPid1 && getppid() != 0) _exit(127);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execvp(argv[1], argv + 1);
     int err = errno;

@@ -35,6 +35,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mknod", Napi::Function::New(env, sbx::fsops::Mknod, "mknod"));
   exports.Set("lsetxattr", Napi::Function::New(env, sbx::fsops::Lsetxattr, "lsetxattr"));
   exports.Set("lgetxattr", Napi::Function::New(env, sbx::fsops::Lgetxattr, "lgetxattr"));
+  exports.Set("openInRoot", Napi::Function::New(env, sbx::fsops::OpenInRoot, "openInRoot"));
+  exports.Set("linkAt", Napi::Function::New(env, sbx::fsops::LinkAt, "linkAt"));
   return exports;
 }
 

@@ -104,24 +104,33 @@ int run(const Context& ctx) {
 
   // The order matters:
   //   id maps first: until they exist the child has no uid inside, so nothing else works;
-  //   cgroup before anything allocates; cgroup namespace after joining the cgroup;
+  //   cgroup before anything allocates; a prepared network namespace before /proc shows it;
+  //   cgroup namespace after joining the cgroup;
   //   mounts while the host's paths are still reachable; pivot_root after every mount;
   //   hostname/loopback/cwd need the new namespaces and root but not privilege;
   //   bounding set while CAP_SETPCAP remains, then the user switch, then the final sets;
   //   parent-death signal after the user switch (which clears it); stdio; rlimits after the
   //   fd shuffle (a low RLIMIT_NOFILE would refuse it: the host's fds are still open until
   //   exec); seccomp last.
-  STAGE(NSBOX_STAGE_ID_MAP, user::stageIdMap(plan, fail, syncFd))
-  STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
-  STAGE(NSBOX_STAGE_CGROUP_NAMESPACE, ns::stageCgroupNamespace(plan, fail))
-  STAGE(NSBOX_STAGE_MOUNT_PRIVATE, mount::stageMountPrivate(plan, fail))
-  STAGE(NSBOX_STAGE_SCRATCH_MOUNT, mount::stageRootfs(plan, fail, &rootFd))
-  STAGE(NSBOX_STAGE_BIND_MOUNT, mount::stageSteps(plan, fail, rootFd))
-  STAGE(NSBOX_STAGE_PIVOT_ROOT, rootfs::stagePivotRoot(plan, fail, rootFd))
-  STAGE(NSBOX_STAGE_READONLY_ROOT, rootfs::stageReadonlyRoot(plan, fail))
-  STAGE(NSBOX_STAGE_HOSTNAME, ns::stageHostname(plan, fail))
-  STAGE(NSBOX_STAGE_LOOPBACK, ns::stageLoopback(plan, fail))
-  STAGE(NSBOX_STAGE_CWD, rootfs::stageCwd(plan, fail))
+  if (ctx.joinPidfd >= 0) {
+    // exec in a running sandbox: its cgroup, then its namespaces; its root is already set up.
+    STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
+    STAGE(NSBOX_STAGE_JOIN_NAMESPACES, ns::stageJoinNamespaces(plan, fail, ctx.joinPidfd))
+    STAGE(NSBOX_STAGE_CWD, rootfs::stageCwd(plan, fail))
+  } else {
+    STAGE(NSBOX_STAGE_ID_MAP, user::stageIdMap(plan, fail, syncFd))
+    STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
+    STAGE(NSBOX_STAGE_JOIN_NETWORK, ns::stageJoinNetwork(plan, fail, ctx.netnsFd))
+    STAGE(NSBOX_STAGE_CGROUP_NAMESPACE, ns::stageCgroupNamespace(plan, fail))
+    STAGE(NSBOX_STAGE_MOUNT_PRIVATE, mount::stageMountPrivate(plan, fail))
+    STAGE(NSBOX_STAGE_SCRATCH_MOUNT, mount::stageRootfs(plan, fail, &rootFd))
+    STAGE(NSBOX_STAGE_BIND_MOUNT, mount::stageSteps(plan, fail, rootFd))
+    STAGE(NSBOX_STAGE_PIVOT_ROOT, rootfs::stagePivotRoot(plan, fail, rootFd))
+    STAGE(NSBOX_STAGE_READONLY_ROOT, rootfs::stageReadonlyRoot(plan, fail))
+    STAGE(NSBOX_STAGE_HOSTNAME, ns::stageHostname(plan, fail))
+    STAGE(NSBOX_STAGE_LOOPBACK, ns::stageLoopback(plan, fail))
+    STAGE(NSBOX_STAGE_CWD, rootfs::stageCwd(plan, fail))
+  }
   STAGE(NSBOX_STAGE_CAPABILITIES, caps::stageBoundingSet(plan, fail))
   STAGE(NSBOX_STAGE_USER, user::stageUser(plan, fail))
   STAGE(NSBOX_STAGE_CAPABILITIES, caps::stageCapabilities(plan, fail))

@@ -17,6 +17,8 @@ struct Context {
   int hostPidfd;  // the host process: readable once it has exited
   int stdio[3];
   int initFd;
+  int netnsFd;    // the network namespace to join, or -1
+  int joinPidfd;  // exec: pid 1 of the sandbox to join, or -1
   int cgroupProcsFds[kMaxCgroupFds];
   int cgroupProcsCount;
 };

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// mknod and xattrs for the layer unpacker. They return -errno rather than throw: the
+// mknod and xattrs for the layer unpacker, and path resolution confined to a sandbox's root for
+// the host-side file access of long-lived sandboxes. They return -errno rather than throw: the
 // caller turns them into typed errors with the entry's name.
 #include "fsops.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
@@ -46,6 +51,29 @@ Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
   size = lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
   if (size < 0) return info.Env().Null();
   return Napi::Buffer<char>::Copy(info.Env(), buf.data(), static_cast<size_t>(size));
+}
+
+Napi::Value OpenInRoot(const Napi::CallbackInfo& info) {
+  // openat2 with RESOLVE_IN_ROOT: "..", absolute paths and symlinks all resolve as if `dirfd`
+  // were "/", so a sandbox's symlink cannot point the host's open outside of the sandbox's
+  // root, however it is changed meanwhile; magic links (/proc/self/fd/…) are refused.
+  int dirfd = info[0].As<Napi::Number>().Int32Value();
+  std::string path = pathArg(info, 1);
+  struct open_how how = {};
+  how.flags = info[2].As<Napi::Number>().Uint32Value() | O_CLOEXEC;
+  how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+  return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
+}
+
+Napi::Value LinkAt(const Napi::CallbackInfo& info) {
+  // A hard link to what `fd` is open on, named `name` in directory `dirfd` (no path walk).
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int dirfd = info[1].As<Napi::Number>().Int32Value();
+  std::string name = pathArg(info, 2);
+  int r = linkat(fd, "", dirfd, name.c_str(), AT_EMPTY_PATH);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
 }  // namespace sbx::fsops

@@ -2,6 +2,9 @@
 // Copies the plan object into plain memory the child can read without allocating.
 #include "marshal.h"
 
+#include <fcntl.h>
+
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -68,13 +71,20 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
   Napi::Env env = o.Env();
 
   p.argv = strings(p, o, "argv");
-  if (p.argv.size() < 2) throw Napi::TypeError::New(env, "spawn plan: argv is empty");
   p.envp = strings(p, o, "env");
   for (const char* e : p.envp)
     if (e && std::string(e).rfind("PATH=", 0) == 0) p.path = e + 5;
   p.cwd = p.keep(str(o, "cwd"));
   p.hostname = p.keep(str(o, "hostname"));
   p.newNet = flag(o, "newNet");
+  p.netnsPath = p.keep(str(o, "netnsPath"));
+  int join = static_cast<int>(num(o, "joinPidfd"));
+  if (join >= 0) {
+    // Our own copy: the caller may close its pidfd (the sandbox ended) while the worker runs.
+    p.joinPidfd = fcntl(join, F_DUPFD_CLOEXEC, 3);
+    if (p.joinPidfd < 0) throw Napi::Error::New(env, std::string("spawn plan: joinPidfd: ") + strerror(errno));
+  }
+  p.joinUserns = flag(o, "joinUserns");
 
   p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
   p.uidMap = p.keep(str(o, "uidMap"));
@@ -135,6 +145,8 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
   memcpy(p.seccomp.data(), bytes.Data(), bytes.Length());
 
   p.useInit = flag(o, "useInit");
+  // An empty argv starts nsbox-init alone, holding the sandbox open (Sandbox.create).
+  if (p.argv.size() < 2 && !p.useInit) throw Napi::TypeError::New(env, "spawn plan: argv is empty");
   p.initPath = p.keep(str(o, "initPath"));
   p.initArgv.push_back(p.keep("nsbox-init"));
   p.initArgv.insert(p.initArgv.end(), p.argv.begin(), p.argv.end());  // includes the terminating null

@@ -22,6 +22,30 @@ int stageCgroupAttach(const Plan&, const child::Failure& fail, const int* procsF
   return 0;
 }
 
+int stageJoinNamespaces(const Plan& plan, const child::Failure& fail, int pidfd) {
+  // One setns(2) with a pidfd enters every namespace of the sandbox's pid 1 at once, or none
+  // (Linux 5.8). The user namespace first in the kernel's own order, so the others are entered
+  // with the capabilities it grants. This child is its own single-threaded process with its
+  // own fs_struct (no CLONE_THREAD, no CLONE_FS), which setns of a user or mount namespace
+  // requires. The pid namespace applies to the children only: nsbox-init, exec'd next, forks
+  // the workload into it. The mount namespace moves root and cwd to the sandbox's root.
+  long flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP;
+  if (plan.joinUserns) flags |= CLONE_NEWUSER;
+  long r = sc(SYS_setns, pidfd, flags);
+  if (r < 0) return fail(NSBOX_STAGE_JOIN_NAMESPACES, "setns", r);
+  sc(SYS_close, pidfd);
+  return 0;
+}
+
+int stageJoinNetwork(const Plan& plan, const child::Failure& fail, int netnsFd) {
+  // A bridged network: the host made and wired this namespace before the sandbox started.
+  if (netnsFd < 0) return 0;
+  long r = sc(SYS_setns, netnsFd, CLONE_NEWNET);
+  if (r < 0) return fail(NSBOX_STAGE_JOIN_NETWORK, "setns", r, plan.netnsPath);
+  sc(SYS_close, netnsFd);
+  return 0;
+}
+
 int stageCgroupNamespace(const Plan&, const child::Failure& fail) {
   // After the child is in its own cgroup: the namespace's root becomes that cgroup, so
   // /proc/self/cgroup inside shows "/" and nothing of the host's hierarchy.
@@ -35,7 +59,7 @@ int stageHostname(const Plan& plan, const child::Failure& fail) {
 }
 
 int stageLoopback(const Plan& plan, const child::Failure& fail) {
-  if (!plan.newNet) return 0;
+  if (!plan.newNet && !plan.netnsPath[0]) return 0;
   long s = sc(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return fail(NSBOX_STAGE_LOOPBACK, "socket", s);
   struct ifreq ifr;

@@ -8,6 +8,8 @@
 namespace sbx::ns {
 
 int stageCgroupAttach(const Plan& plan, const child::Failure& fail, const int* procsFds, int count);
+int stageJoinNamespaces(const Plan& plan, const child::Failure& fail, int pidfd);
+int stageJoinNetwork(const Plan& plan, const child::Failure& fail, int netnsFd);
 int stageCgroupNamespace(const Plan& plan, const child::Failure& fail);
 int stageHostname(const Plan& plan, const child::Failure& fail);
 int stageLoopback(const Plan& plan, const child::Failure& fail);

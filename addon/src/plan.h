@@ -6,6 +6,7 @@
 #define NSBOX_PLAN_H_
 
 #include <linux/filter.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <deque>
@@ -62,6 +63,12 @@ struct Plan {
   const char* cwd = "/";
   const char* hostname = "";
   bool newNet = true;
+  // A network namespace prepared by the host (a bridged network): joined instead of a new one.
+  const char* netnsPath = "";
+  // exec in a running sandbox: a pidfd of its pid 1 (owned by the plan, dup'd on the JS
+  // thread) whose namespaces the child joins instead of creating its own; -1 for a new sandbox.
+  int joinPidfd = -1;
+  bool joinUserns = false;
 
   UsernsMode usernsMode = UsernsMode::kNone;
   const char* uidMap = "";
@@ -95,11 +102,20 @@ struct Plan {
   StdioMode stdio[3] = {StdioMode::kNull, StdioMode::kPipe, StdioMode::kPipe};
   int failStage = 0;
 
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan();
+
   const char* keep(std::string s) {
     storage.push_back(std::move(s));
     return storage.back().c_str();
   }
 };
+
+inline Plan::~Plan() {
+  if (joinPidfd >= 0) close(joinPidfd);
+}
 
 }  // namespace sbx
 

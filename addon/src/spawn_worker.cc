@@ -80,6 +80,8 @@ void SpawnWorker::Execute() {
   ctx.plan = &plan;
   ctx.syncFd = sv[1];
   ctx.initFd = -1;
+  ctx.netnsFd = -1;
+  ctx.joinPidfd = plan.joinPidfd;
   // Lets the child see that the host died before it armed its parent-death signal.
   ctx.hostPidfd = childEnds.add(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
   if (ctx.hostPidfd < 0) return parentFail("pidfd_open", "");
@@ -108,6 +110,10 @@ void SpawnWorker::Execute() {
     if (fd < 0) return parentFail("open", procs);
     ctx.cgroupProcsFds[ctx.cgroupProcsCount++] = fd;
   }
+  if (plan.netnsPath[0]) {
+    ctx.netnsFd = childEnds.add(open(plan.netnsPath, O_RDONLY | O_CLOEXEC));
+    if (ctx.netnsFd < 0) return parentFail("open", plan.netnsPath);
+  }
   int cgroupFd = -1;
   if (plan.cgroupV2Dir[0]) {
     cgroupFd = childEnds.add(open(plan.cgroupV2Dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -119,9 +125,12 @@ void SpawnWorker::Execute() {
 
   struct clone_args args;
   memset(&args, 0, sizeof args);
-  args.flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (plan.newNet) args.flags |= CLONE_NEWNET;
-  if (plan.usernsMode != UsernsMode::kNone) args.flags |= CLONE_NEWUSER;
+  // exec joins the namespaces of a running sandbox (setns in the child) instead of making new ones.
+  bool join = plan.joinPidfd >= 0;
+  args.flags = CLONE_VM | CLONE_PIDFD;
+  if (!join) args.flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (!join && plan.newNet && !plan.netnsPath[0]) args.flags |= CLONE_NEWNET;
+  if (!join && plan.usernsMode != UsernsMode::kNone) args.flags |= CLONE_NEWUSER;
   if (cgroupFd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<uint64_t>(cgroupFd);

@@ -36,6 +36,16 @@ export interface CgroupOptions {
   version: 'v1' | 'v2';
   /** Limits to write before any process joins. */
   limits?: CgroupLimits;
+  /** Make it freezable (pause/resume): on v1 this joins the freezer hierarchy too. v2 always can. */
+  freezable?: boolean;
+}
+
+/** What a sandbox's processes use now, read from its cgroup. */
+export interface CgroupUsage {
+  /** Memory charged now (page cache included), in bytes; null without the memory controller. */
+  memoryBytes: number | null;
+  /** Processes and threads now; null without the pids controller. */
+  pids: number | null;
 }
 
 /** What a sandbox's processes used, read from its cgroup. */
@@ -58,6 +68,15 @@ export interface CgroupHandle {
   readonly procsFiles: readonly string[];
   /** Reads the current stats. Missing files give null (or 0 CPU time), never an error. */
   stats(): CgroupStats;
+  /** Current memory and task counts. */
+  usage(): CgroupUsage;
+  /**
+   * Freezes every process of the cgroup and resolves once they all are frozen.
+   * @throws SandboxError ERR_UNSUPPORTED when the cgroup was not made freezable (v1 without the freezer).
+   */
+  freeze(): Promise<void>;
+  /** Thaws a frozen cgroup; does nothing to one that is not frozen. */
+  thaw(): void;
   /** SIGKILLs every process in the cgroup. Does nothing once the cgroup is removed. */
   kill(): void;
   /**
@@ -105,7 +124,7 @@ export function newCgroupId(): string {
  * ```
  */
 export function createCgroup(options: CgroupOptions): SandboxCgroup {
-  const { id, parent = DEFAULT_CGROUP_PARENT, version, limits = {} } = options;
+  const { id, parent = DEFAULT_CGROUP_PARENT, version, limits = {}, freezable = false } = options;
   if (!ID_PATTERN.test(id)) {
     throw new SandboxError('ERR_INVALID_OPTION', `Invalid cgroup id "${id}": expected <host pid>x<16 hex digits>, as newCgroupId() makes`);
   }
@@ -113,7 +132,7 @@ export function createCgroup(options: CgroupOptions): SandboxCgroup {
     throw new SandboxError('ERR_INVALID_OPTION', `Invalid cgroup parent "${parent}": expected one directory name`);
   }
   const layout = detectCgroups();
-  return version === 'v1' ? createCgroupV1(layout, id, parent, limits) : createCgroupV2(layout, id, parent, limits);
+  return version === 'v1' ? createCgroupV1(layout, id, parent, limits, freezable) : createCgroupV2(layout, id, parent, limits);
 }
 
 /**

@@ -189,3 +189,20 @@ export function removeDirsSync(dirs: readonly string[], kill: () => void): void 
     }
   }
 }
+
+const FREEZE_TIMEOUT_MS = 10_000;
+
+/**
+ * Polls `done` with a growing delay until it holds; after 10 s calls `giveUp` and throws ERR_CGROUP
+ * (a task stuck in an uninterruptible sleep cannot be frozen).
+ */
+export async function waitUntil(done: () => boolean, giveUp: () => void, dir: string): Promise<void> {
+  const deadline = Date.now() + FREEZE_TIMEOUT_MS;
+  for (let delay = 1; !done(); delay = Math.min(delay * 2, 50)) {
+    if (Date.now() > deadline) {
+      giveUp();
+      throw new SandboxError('ERR_CGROUP', `Cannot freeze cgroup \`${dir}\`: its processes did not stop within ${FREEZE_TIMEOUT_MS / 1000} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}

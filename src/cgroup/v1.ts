@@ -3,9 +3,9 @@
 
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import type { CgroupHandle, CgroupLimits, CgroupStats } from './cgroup.js';
+import type { CgroupHandle, CgroupLimits, CgroupStats, CgroupUsage } from './cgroup.js';
 import {
-  CPU_PERIOD_US, killProcs, makeDir, readKey, readNumber, removeDirs, removeDirsSync, writeIfPresent, writeValue,
+  CPU_PERIOD_US, killProcs, makeDir, readKey, readNumber, readOptional, removeDirs, removeDirsSync, waitUntil, writeIfPresent, writeValue,
 } from './cgroupfs.js';
 import type { CgroupLayout } from './detect.js';
 
@@ -44,7 +44,31 @@ export class CgroupV1 implements CgroupHandle {
     };
   }
 
+  usage(): CgroupUsage {
+    const { memory, pids } = this.#dirOf;
+    return {
+      memoryBytes: memory === undefined ? null : readNumber(join(memory, 'memory.usage_in_bytes')),
+      pids: pids === undefined ? null : readNumber(join(pids, 'pids.current')),
+    };
+  }
+
+  async freeze(): Promise<void> {
+    const { freezer } = this.#dirOf;
+    if (freezer === undefined) throw new SandboxError('ERR_UNSUPPORTED', 'Pausing needs the cgroup v1 freezer hierarchy, which is not mounted on this host');
+    const state = join(freezer, 'freezer.state');
+    writeValue(state, 'FROZEN');
+    // The state reads FREEZING until every task has stopped (writing again retries the stragglers).
+    await waitUntil(() => (readOptional(state) ?? '').trim() === 'FROZEN' || (writeValue(state, 'FROZEN'), false), () => this.thaw(), freezer);
+  }
+
+  thaw(): void {
+    const { freezer } = this.#dirOf;
+    if (freezer !== undefined) writeIfPresent(join(freezer, 'freezer.state'), 'THAWED');
+  }
+
   kill(): void {
+    // A frozen task keeps a SIGKILL pending until it thaws: thaw first, or removal would wait forever.
+    this.thaw();
     // v1 has no cgroup.kill; SIGKILL every listed process until no new one shows up.
     killProcs(this.procsFiles);
   }
@@ -59,12 +83,13 @@ export class CgroupV1 implements CgroupHandle {
 }
 
 /** Creates the v1 directories and writes the limits; on failure removes what it created. @internal */
-export function createCgroupV1(layout: CgroupLayout, id: string, parent: string, limits: CgroupLimits): CgroupV1 {
+export function createCgroupV1(layout: CgroupLayout, id: string, parent: string, limits: CgroupLimits, freezable = false): CgroupV1 {
   const mounts = layout.v1Controllers;
   const required = [
     ...(limits.memoryBytes === undefined ? [] : ['memory']),
     ...(limits.pids === undefined ? [] : ['pids']),
     ...(limits.cpus === undefined ? [] : ['cpu']),
+    ...(freezable ? ['freezer'] : []),
   ];
   for (const controller of required) {
     if (mounts[controller] === undefined) {

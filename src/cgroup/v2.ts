@@ -3,9 +3,9 @@
 
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import type { CgroupHandle, CgroupLimits, CgroupStats } from './cgroup.js';
+import type { CgroupHandle, CgroupLimits, CgroupStats, CgroupUsage } from './cgroup.js';
 import {
-  CPU_PERIOD_US, killProcs, makeDir, readKey, readNumber, readOptional, removeDirs, removeDirsSync, writeIfPresent, writeValue,
+  CPU_PERIOD_US, killProcs, makeDir, readKey, readNumber, readOptional, removeDirs, removeDirsSync, waitUntil, writeIfPresent, writeValue,
 } from './cgroupfs.js';
 import type { CgroupLayout } from './detect.js';
 
@@ -37,7 +37,22 @@ export class CgroupV2 implements CgroupHandle {
     };
   }
 
+  usage(): CgroupUsage {
+    return { memoryBytes: readNumber(join(this.dir, 'memory.current')), pids: readNumber(join(this.dir, 'pids.current')) };
+  }
+
+  async freeze(): Promise<void> {
+    writeValue(join(this.dir, 'cgroup.freeze'), '1');
+    // cgroup.events says `frozen 1` once every task has stopped.
+    await waitUntil(() => readKey(join(this.dir, 'cgroup.events'), 'frozen') === 1, () => this.thaw(), this.dir);
+  }
+
+  thaw(): void {
+    writeIfPresent(join(this.dir, 'cgroup.freeze'), '0');
+  }
+
   kill(): void {
+    this.thaw();
     // cgroup.kill (Linux 5.14+) kills the whole cgroup atomically, forks in flight included.
     if (!writeIfPresent(join(this.dir, 'cgroup.kill'), '1')) killProcs(this.procsFiles);
   }

@@ -68,7 +68,7 @@ export const enum StdioMode {
 
 /** @internal Everything the child needs between clone and execve, already decided. */
 export interface NativeSpawnPlan {
-  /** Workload argv; argv[0] is searched in PATH (from env) inside the new root. */
+  /** Workload argv; argv[0] is searched in PATH (from env) inside the new root. Empty with useInit: nsbox-init holds the sandbox open. */
   argv: string[];
   /** Workload environment, "KEY=value". */
   env: string[];
@@ -77,6 +77,12 @@ export interface NativeSpawnPlan {
   hostname: string;
   /** New network namespace with only loopback (brought up by the child). */
   newNet: boolean;
+  /** A prepared network namespace (a bind-mounted nsfs file) to join instead; '' for none. */
+  netnsPath: string;
+  /** exec: a pidfd of a running sandbox's pid 1 whose namespaces the child joins (no new ones, no mounts); -1 otherwise. */
+  joinPidfd: number;
+  /** exec: the sandbox runs in a user namespace, so join that too. */
+  joinUserns: boolean;
   usernsMode: UsernsMode;
   /** uid_map / gid_map contents ("0 1000 1\n"), for every userns mode but None. */
   uidMap: string;
@@ -169,4 +175,8 @@ export interface NativeAddon {
   lsetxattr(path: string, name: string, value: Buffer): number;
   /** llistxattr + lgetxattr of one name; null when absent. */
   lgetxattr(path: string, name: string): Buffer | null;
+  /** openat2(dirfd, path, flags | O_CLOEXEC, mode) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: the fd, or a negative errno. */
+  openInRoot(dirfd: number, path: string, flags: number, mode: number): number;
+  /** linkat(fd, "", dirfd, name, AT_EMPTY_PATH): 0 or a negative errno. */
+  linkAt(fd: number, dirfd: number, name: string): number;
 }

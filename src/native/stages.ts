@@ -18,6 +18,8 @@ export const STAGES = [
   'parent-setup',
   'id-map',
   'cgroup-attach',
+  'join-namespaces',
+  'join-network',
   'cgroup-namespace',
   'mount-private',
   'scratch-mount',

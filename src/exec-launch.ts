@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// exec: a new process in a running sandbox's namespaces and cgroup, with the same security setup as its pid 1.
+import { Socket } from 'node:net';
+import type { SandboxContext, Launched } from './launch.js';
+import { track, untrack } from './live.js';
+import { initPath, native } from './native/binding.js';
+import { StdioMode, UsernsMode, type NativeSpawned, type NativeSpawnPlan } from './native/native.js';
+import { workloadEnv } from './plan.js';
+import { setupError } from './result.js';
+import { defaultCapabilities, rlimitsFor } from './security.js';
+import type { ResolvedUser } from './user-spec.js';
+
+/** @internal What one exec runs, already checked. */
+export interface ExecSpec {
+  argv: string[];
+  /** Added to (and overriding) the sandbox's environment. */
+  env: Record<string, string>;
+  cwd: string;
+  user: ResolvedUser;
+  failStage: number;
+}
+
+function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
+  return new Promise((resolve, reject) => {
+    native().spawn(plan, (failure, spawned) => (failure ? reject(setupError(failure)) : resolve(spawned!)));
+  });
+}
+
+function socket(fd: number, readable: boolean): Socket | null {
+  return fd < 0 ? null : new Socket({ fd, readable, writable: !readable });
+}
+
+/**
+ * @internal Starts `spec` in the sandbox. The child joins the sandbox's cgroup and then all of its
+ * namespaces with one setns(pidfd), and execs nsbox-init, which forks the workload into the
+ * sandbox's pid namespace: the same init contract (exec result, signal forwarding, exit status)
+ * as a run, with init itself outside the pid namespace, out of the workload's reach.
+ */
+export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio: [boolean, boolean, boolean]): Promise<Launched> {
+  const { options, cgroup } = context;
+  const user = spec.user;
+  const plan: NativeSpawnPlan = {
+    argv: spec.argv,
+    env: workloadEnv({ options: { ...options, env: { ...options.env, ...spec.env } }, image: context.image, user }, context.hostname),
+    cwd: spec.cwd,
+    hostname: context.hostname,
+    newNet: false,
+    netnsPath: '',
+    joinPidfd: context.pidfd,
+    joinUserns: context.userns,
+    usernsMode: UsernsMode.None,
+    uidMap: '',
+    gidMap: '',
+    newuidmapPath: '',
+    newgidmapPath: '',
+    cgroupV2Dir: cgroup?.version === 'v2' ? cgroup.dir : '',
+    cgroupV1Procs: cgroup?.version === 'v1' ? [...cgroup.procsFiles] : [],
+    scratchDir: '',
+    scratchData: '',
+    scratchDirs: [],
+    rootDir: '',
+    overlayData: '',
+    ops: [],
+    readonlyRoot: false,
+    uid: user.uid,
+    gid: user.gid,
+    // A one-id map has no other groups to give (as for pid 1).
+    groups: context.idMapping.mode === UsernsMode.Self ? [] : user.groups,
+    caps: defaultCapabilities(),
+    noNewPrivs: true,
+    rlimits: rlimitsFor(options.rlimits),
+    seccomp: options.seccomp,
+    useInit: true,
+    initPath: initPath(),
+    stdin: stdio[0] ? StdioMode.Pipe : StdioMode.Null,
+    stdout: stdio[1] ? StdioMode.Pipe : StdioMode.Null,
+    stderr: stdio[2] ? StdioMode.Pipe : StdioMode.Null,
+    failStage: spec.failStage,
+  };
+  const spawned = await nativeSpawn(plan);
+  const { pid, pidfd } = spawned;
+  let exited = false;
+  const exit = track(pid, pidfd, spawned.syncFd, undefined).then((e) => {
+    exited = true;
+    return e;
+  });
+  return {
+    pid,
+    argv: spec.argv,
+    image: context.image.name,
+    stdin: socket(spawned.stdinFd, false),
+    stdout: socket(spawned.stdoutFd, true),
+    stderr: socket(spawned.stderrFd, true),
+    exited: exit,
+    kill: (signal) => !exited && native().kill(pidfd, signal) === 0,
+    context,
+    async cleanup() {
+      native().close(pidfd);
+      untrack(pid);
+      // The sandbox's cgroup is shared with pid 1 and other execs: no per-exec peaks; CPU time comes from init's rusage.
+      return { cpuTimeMs: null, memoryPeakBytes: null, pidsPeak: null, oomKilled: false };
+    },
+  };
+}
