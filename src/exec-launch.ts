@@ -20,6 +20,8 @@ export interface ExecSpec {
   failStage: number;
 }
 
+const OUTPUT_GRACE_MS = 100;
+
 function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
   return new Promise((resolve, reject) => {
     native().spawn(plan, (failure, spawned) => (failure ? reject(setupError(failure)) : resolve(spawned!)));
@@ -80,8 +82,17 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
   const spawned = await nativeSpawn(plan);
   const { pid, pidfd } = spawned;
   let exited = false;
+  const stdout = socket(spawned.stdoutFd, true);
+  const stderr = socket(spawned.stderrFd, true);
   const exit = track(pid, pidfd, spawned.syncFd, undefined).then((e) => {
     exited = true;
+    // Background processes the command left behind may hold its stdout/stderr open for as long as
+    // the sandbox lives (unlike a run, whose processes all end with its pid 1): once the command
+    // has exited, what it wrote is read for a moment more, then the pipes are let go.
+    setTimeout(() => {
+      stdout?.destroy();
+      stderr?.destroy();
+    }, OUTPUT_GRACE_MS).unref();
     return e;
   });
   return {
@@ -89,8 +100,8 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     argv: spec.argv,
     image: context.image.name,
     stdin: socket(spawned.stdinFd, false),
-    stdout: socket(spawned.stdoutFd, true),
-    stderr: socket(spawned.stderrFd, true),
+    stdout,
+    stderr,
     exited: exit,
     kill: (signal) => !exited && native().kill(pidfd, signal) === 0,
     context,

@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../src/sync_msg.h"
@@ -33,14 +34,16 @@ static void report(uint32_t type, int stage, int err, const char* syscall, const
   send(NSBOX_INIT_SYNC_FD, &msg, sizeof msg, MSG_NOSIGNAL);
 }
 
-/* Holds the sandbox open: pid 1 with no workload of its own. */
+/* Holds the sandbox open: pid 1 with no workload of its own. The processes of execs are not
+ * its children (their own init, outside the namespace, forked them), so stopping waits until
+ * kill(-1, 0) finds no process left in the namespace rather than for ECHILD. */
 static int hold(sigset_t* all) {
   report(NSBOX_MSG_EXEC_OK, 0, 0, NULL, NULL);
   int stopping = 0;
+  const struct timespec poll = {0, 20 * 1000 * 1000};
   for (;;) {
     siginfo_t info;
-    int sig = sigwaitinfo(all, &info);
-    if (sig < 0) continue;
+    int sig = stopping ? sigtimedwait(all, &info, &poll) : sigwaitinfo(all, &info);
     if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
       /* From pid 1, -1 reaches every other process of the namespace. */
       stopping = 1;
@@ -48,7 +51,7 @@ static int hold(sigset_t* all) {
     }
     while (waitpid(-1, NULL, WNOHANG) > 0) {
     }
-    if (stopping && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD) {
+    if (stopping && kill(-1, 0) < 0 && errno == ESRCH) {
       report(NSBOX_MSG_EXIT, 0, 0, NULL, NULL);
       return 0;
     }

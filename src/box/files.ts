@@ -9,6 +9,7 @@
 // Devices and fifos are refused, and the sandbox's mounts are nodev anyway.
 import { constants, closeSync, fstatSync, fchmodSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { read, write } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -21,7 +22,7 @@ const writeAsync = promisify(write);
 const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = constants;
 const O_PATH = 0o10000000;
 
-const errnoName = (negative: number) => Object.entries(constants).find(([name, value]) => name.startsWith('E') && value === -negative)?.[0] ?? `errno ${-negative}`;
+const errnoName = (negative: number) => Object.entries(osConstants.errno).find(([, value]) => value === -negative)?.[0] ?? `errno ${-negative}`;
 
 function fileError(what: string, path: string, cause: unknown): SandboxError {
   const code = (cause as NodeJS.ErrnoException)?.code;
