@@ -50,7 +50,8 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     netnsPath: '',
     joinPidfd: context.pidfd,
     joinUserns: context.userns,
-    usernsMode: UsernsMode.None,
+    // Joined, not made: the mode only tells the user stage whether setgroups was denied.
+    usernsMode: context.idMapping.mode,
     uidMap: '',
     gidMap: '',
     newuidmapPath: '',
