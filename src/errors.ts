@@ -27,7 +27,9 @@ export type ErrorCode =
   | 'ERR_NATIVE_LOAD'
   | 'ERR_CGROUP'
   | 'ERR_SANDBOX_STOPPED'
-  | 'ERR_FILE';
+  | 'ERR_FILE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_IN_USE';
 
 const brand = Symbol.for('nsbox.SandboxError');
 

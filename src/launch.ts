@@ -14,6 +14,7 @@ import { type NativeExit, type NativeSpawned, type NativeSpawnPlan } from './nat
 import type { NormalizedOptions } from './options.js';
 import { isRoot, scratchDir } from './paths.js';
 import { buildPlan, hostnameFor } from './plan.js';
+import { useVolume } from './volume/volumes.js';
 import { setupError } from './result.js';
 import { resolveUser, type ResolvedUser } from './user-spec.js';
 import type { ResolvedImage } from './image/resolve.js';
@@ -125,11 +126,14 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   }
 
   const cgroup = makeCgroup(id, options, mode.freezable ?? false);
+  const volumeUses = options.mounts.flatMap((mount) => (mount.type === 'bind' && mount.volume ? [useVolume(mount.volume)] : []));
+  const releaseVolumes = () => volumeUses.forEach((release) => release());
   let spawned: NativeSpawned;
   try {
     const plan = buildPlan({ id, options: mode.hold ? { ...options, init: true } : options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: options.network === 'host' ? hostNetworkFiles() : [], seccomp: options.seccomp });
     spawned = await nativeSpawn(plan);
   } catch (error) {
+    releaseVolumes();
     await cgroup?.remove();
     throw error;
   }
@@ -156,6 +160,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
         await cgroup?.remove();
         return stats ?? { cpuTimeMs: null, memoryPeakBytes: null, pidsPeak: null, oomKilled: false };
       } finally {
+        releaseVolumes();
         native().close(pidfd);
         untrack(pid);
       }

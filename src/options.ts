@@ -5,6 +5,7 @@ import { isAbsolute, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import ow, { ArgumentError } from 'ow';
 import { SandboxError } from './errors.js';
+import { volumeSource } from './volume/volumes.js';
 import type { ImageConfig } from './image/image-config.js';
 import type { SeccompProfile } from './seccomp/oci-profile.js';
 import { seccompFilter } from './seccomp/seccomp.js';
@@ -90,7 +91,26 @@ export interface TmpfsMount {
  * const mounts: Mount[] = [{ type: 'bind', source: process.cwd(), target: '/src', readonly: true }, { type: 'tmpfs', target: '/out' }];
  * ```
  */
-export type Mount = BindMount | TmpfsMount;
+export type Mount = BindMount | TmpfsMount | VolumeMount;
+
+/**
+ * A named volume (created on first use) that outlives the sandbox.
+ *
+ * @example
+ * ```ts
+ * await run({ image: 'host', command: ['sh', '-c', 'echo hi > /data/greeting'], mounts: [{ type: 'volume', source: 'appdata', target: '/data' }] });
+ * ```
+ */
+export interface VolumeMount {
+  /** A named volume. */
+  type: 'volume';
+  /** The volume's name. */
+  source: string;
+  /** Absolute path inside the sandbox. */
+  target: string;
+  /** Default false. */
+  readonly?: boolean;
+}
 
 /**
  * Resource limits. Sizes take bytes or strings ('64MiB'); durations take ms or strings ('2s').
@@ -225,7 +245,8 @@ export interface NormalizedOptions {
   /** Whether the caller set memory/pids/cpus explicitly (defaults may be dropped with cgroup: false). */
   explicitCgroupLimits: boolean;
   /** Bind sources are real paths; `identity` ("dev:ino") lets the addon refuse a source swapped since. */
-  mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
+  /** Volume mounts are binds of the volume's directory that remember its name. */
+  mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean; volume?: string } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
   network: 'none' | 'host';
   signal: AbortSignal | undefined;
   encoding: 'utf8' | 'buffer';
@@ -305,6 +326,12 @@ const shape = ow.object.exactShape({
         readonly: ow.optional.boolean,
       }),
       ow.object.exactShape({
+        type: ow.string.equals('volume'),
+        source: ow.string.nonEmpty.validate(noNul),
+        target: ow.string.validate(absolutePath),
+        readonly: ow.optional.boolean,
+      }),
+      ow.object.exactShape({
         type: ow.string.equals('tmpfs'),
         target: ow.string.validate(absolutePath),
         size: ow.optional.any(sizeLike),
@@ -379,6 +406,11 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     throw invalid(`Invalid sandbox option: upperDir \`${upperDir}\` is not an existing directory`);
 
   const mounts = (options.mounts ?? []).map((mount) => {
+    if (mount.type === 'volume') {
+      const source = volumeSource(mount.source);
+      const { dev, ino } = statSync(source, { bigint: true });
+      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false, volume: mount.source };
+    }
     if (mount.type === 'bind') {
       if (!existsSync(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` does not exist`);
       if (!isAbsolute(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` must be absolute`);
