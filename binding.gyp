@@ -17,6 +17,7 @@
         "addon/src/ns.cc",
         "addon/src/rootfs.cc",
         "addon/src/spawn_worker.cc",
+        "addon/src/tty.cc",
         "addon/src/user.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // exec: a new process in a running sandbox's namespaces and cgroup, with the same security setup as its pid 1.
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { ReadStream } from 'node:tty';
 import type { SandboxContext, Launched } from './launch.js';
 import { track, untrack } from './live.js';
 import { initPath, native } from './native/binding.js';
@@ -18,6 +20,8 @@ export interface ExecSpec {
   cwd: string;
   user: ResolvedUser;
   failStage: number;
+  /** A pty master from the sandbox's devpts (owned by the exec from now on), or -1. */
+  ptyMaster: number;
 }
 
 const OUTPUT_GRACE_MS = 100;
@@ -79,12 +83,21 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     stdout: stdio[1] ? StdioMode.Pipe : StdioMode.Null,
     stderr: stdio[2] ? StdioMode.Pipe : StdioMode.Null,
     failStage: spec.failStage,
+    ptyMaster: spec.ptyMaster,
   };
-  const spawned = await nativeSpawn(plan);
+  let spawned: NativeSpawned;
+  try {
+    spawned = await nativeSpawn(plan);
+  } catch (error) {
+    if (spec.ptyMaster >= 0) closeSync(spec.ptyMaster);
+    throw error;
+  }
   const { pid, pidfd } = spawned;
   let exited = false;
-  const stdout = socket(spawned.stdoutFd, true);
-  const stderr = socket(spawned.stderrFd, true);
+  // With a terminal, one stream carries input and output (the terminal merges stderr into it).
+  const terminal = spec.ptyMaster >= 0 ? new ReadStream(spec.ptyMaster) : null;
+  const stdout = terminal ?? socket(spawned.stdoutFd, true);
+  const stderr = terminal ? null : socket(spawned.stderrFd, true);
   const exit = track(pid, pidfd, spawned.syncFd, undefined).then((e) => {
     exited = true;
     // Background processes the command left behind may hold its stdout/stderr open for as long as
@@ -100,9 +113,10 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     pid,
     argv: spec.argv,
     image: context.image.name,
-    stdin: socket(spawned.stdinFd, false),
+    stdin: terminal ?? socket(spawned.stdinFd, false),
     stdout,
     stderr,
+    resize: terminal ? (columns, rows) => native().setWindowSize(spec.ptyMaster, columns, rows) === 0 : undefined,
     exited: exit,
     kill: (signal) => !exited && native().kill(pidfd, signal) === 0,
     context,

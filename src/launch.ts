@@ -29,6 +29,8 @@ export interface Launched {
   stderr: Socket | null;
   exited: Promise<NativeExit>;
   kill(signal: number): boolean;
+  /** With a terminal: sets its size; false once it is gone. */
+  resize?: (columns: number, rows: number) => boolean;
   /** After exit: reads the cgroup's stats, removes it, releases the pidfd. */
   cleanup(): Promise<{ cpuTimeMs: number | null; memoryPeakBytes: number | null; pidsPeak: number | null; oomKilled: boolean }>;
   /** What an exec into this sandbox needs (valid until cleanup). */

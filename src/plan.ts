@@ -110,6 +110,7 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     netnsPath: '',
     joinPidfd: -1,
     joinUserns: false,
+    ptyMaster: -1,
     usernsMode: idMapping.mode,
     uidMap: idMapping.uidMap,
     gidMap: idMapping.gidMap,

@@ -80,6 +80,22 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     return this.#launched.kill(number);
   }
 
+  /**
+   * Sets the terminal size of an exec started with `tty` (the command gets SIGWINCH). Returns
+   * false when it has no terminal or has ended.
+   *
+   * @example
+   * ```ts
+   * const shell = box.exec(['sh'], { tty: { columns: 120, rows: 40 } });
+   * process.stdout.on('resize', () => shell.resize(process.stdout.columns, process.stdout.rows));
+   * ```
+   */
+  resize(columns: number, rows: number): boolean {
+    if (!Number.isInteger(columns) || !Number.isInteger(rows) || columns < 1 || rows < 1 || columns > 65535 || rows > 65535)
+      throw new SandboxError('ERR_INVALID_OPTION', `Invalid terminal size ${String(columns)}x${String(rows)}: expected integers from 1 to 65535`);
+    return this.#launched?.resize?.(columns, rows) ?? false;
+  }
+
   #killFor(reason: 'timeout' | 'cancel' | 'output'): void {
     this.#killReason ??= reason;
     this.kill(SIGKILL);

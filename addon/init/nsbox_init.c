@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -87,6 +88,12 @@ int main(int argc, char** argv) {
     /* For an exec, this init lives outside the pid namespace, so getppid() reads 0 while it
      * lives; anything else means it died before the signal was armed. */
     if (!isPid1 && getppid() != 0) _exit(127);
+    /* On a terminal (an exec with tty): a session of its own with the terminal as its
+     * controlling one, so a shell has job control, ^C and ^Z. */
+    if (isatty(0)) {
+      setsid();
+      ioctl(0, TIOCSCTTY, 0);
+    }
     sigprocmask(SIG_SETMASK, &none, NULL);
     execvp(argv[1], argv + 1);
     int err = errno;

@@ -9,6 +9,7 @@
 #include "exit_watcher.h"
 #include "fsops.h"
 #include "spawn_worker.h"
+#include "tty.h"
 
 namespace {
 
@@ -37,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lgetxattr", Napi::Function::New(env, sbx::fsops::Lgetxattr, "lgetxattr"));
   exports.Set("openInRoot", Napi::Function::New(env, sbx::fsops::OpenInRoot, "openInRoot"));
   exports.Set("linkAt", Napi::Function::New(env, sbx::fsops::LinkAt, "linkAt"));
+  exports.Set("setWindowSize", Napi::Function::New(env, sbx::tty::SetWindowSize, "setWindowSize"));
   return exports;
 }
 

@@ -19,7 +19,10 @@ int stageRlimits(const Plan& plan, const child::Failure& fail) {
 
 int stageStdio(const Plan& plan, const child::Failure& fail, const int (&stdio)[3], int* syncFd) {
   // A new session: the workload has no controlling terminal, so /dev/tty cannot reach the
-  // host's terminal (TIOCSTI, job control, reading keystrokes).
+  // host's terminal (TIOCSTI, job control, reading keystrokes). With a terminal (an exec with
+  // tty), nsbox-init's child takes the sandbox's pty as its controlling terminal in a session of
+  // its own, inside the pid namespace, where a shell can hand the terminal back to its own
+  // process group (this session's would be invisible there).
   long session = sc(SYS_setsid);
   if (session < 0) return fail(NSBOX_STAGE_STDIO, "setsid", session);
   // First lift every fd we keep above the targets, so a dup onto 0..3 never clobbers

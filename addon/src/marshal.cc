@@ -85,6 +85,11 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
     if (p.joinPidfd < 0) throw Napi::Error::New(env, std::string("spawn plan: joinPidfd: ") + strerror(errno));
   }
   p.joinUserns = flag(o, "joinUserns");
+  int pty = static_cast<int>(num(o, "ptyMaster"));
+  if (pty >= 0) {
+    p.ptyMaster = fcntl(pty, F_DUPFD_CLOEXEC, 3);
+    if (p.ptyMaster < 0) throw Napi::Error::New(env, std::string("spawn plan: ptyMaster: ") + strerror(errno));
+  }
 
   p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
   p.uidMap = p.keep(str(o, "uidMap"));

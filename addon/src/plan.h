@@ -69,6 +69,9 @@ struct Plan {
   // thread) whose namespaces the child joins instead of creating its own; -1 for a new sandbox.
   int joinPidfd = -1;
   bool joinUserns = false;
+  // A pseudo-terminal master (dup'd, owned by the plan) from the sandbox's own devpts: the
+  // child gets its peer as stdin, stdout, stderr and controlling terminal; -1 for none.
+  int ptyMaster = -1;
 
   UsernsMode usernsMode = UsernsMode::kNone;
   const char* uidMap = "";
@@ -115,6 +118,7 @@ struct Plan {
 
 inline Plan::~Plan() {
   if (joinPidfd >= 0) close(joinPidfd);
+  if (ptyMaster >= 0) close(ptyMaster);
 }
 
 }  // namespace sbx

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -85,7 +86,16 @@ void SpawnWorker::Execute() {
   // Lets the child see that the host died before it armed its parent-death signal.
   ctx.hostPidfd = childEnds.add(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
   if (ctx.hostPidfd < 0) return parentFail("pidfd_open", "");
-  for (int i = 0; i < 3; i++) {
+  if (plan.ptyMaster >= 0) {
+    // The terminal's other end, opened from the master itself (no path in anybody's /dev/pts
+    // to race for), unlocked first as posix_openpt callers do with unlockpt.
+    int unlock = 0;
+    if (ioctl(plan.ptyMaster, TIOCSPTLCK, &unlock) < 0) return parentFail("ioctl(TIOCSPTLCK)", "ptmx");
+    int peer = childEnds.add(ioctl(plan.ptyMaster, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (peer < 0) return parentFail("ioctl(TIOCGPTPEER)", "ptmx");
+    for (int& fd : ctx.stdio) fd = peer;
+  }
+  for (int i = 0; i < 3 && plan.ptyMaster < 0; i++) {
     if (plan.stdio[i] == StdioMode::kPipe) {
       int p[2];
       if (pipe2(p, O_CLOEXEC) < 0) return parentFail("pipe2", "");

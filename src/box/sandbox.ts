@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sandbox: a long-lived sandbox that takes several commands (exec), files, pause/resume and a graceful stop.
-import { constants } from 'node:os';
+import { constants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import ow, { ArgumentError, type BasePredicate } from 'ow';
 import { newCgroupId } from '../cgroup/cgroup.js';
@@ -13,6 +14,7 @@ import type { RunResult } from '../result.js';
 import { checkedOptions, type OutputOf } from '../sandbox.js';
 import { resolveUser } from '../user-spec.js';
 import { parseDuration } from '../units.js';
+import { native } from '../native/binding.js';
 import { SandboxRoot, sandboxPath } from './files.js';
 
 /**
@@ -56,6 +58,12 @@ export interface ExecOptions {
   buffer?: boolean;
   /** Reject on a non-zero exit, a signal, a timeout (default true). */
   reject?: boolean;
+  /**
+   * Run on a pseudo-terminal of the sandbox's own devpts (`true`: 80×24), so a shell or REPL
+   * works: stdin and stdout are the terminal (stderr comes through stdout), and
+   * {@link SandboxProcess.resize} changes its size.
+   */
+  tty?: boolean | { columns: number; rows: number };
 }
 
 /**
@@ -112,6 +120,7 @@ const execShape = ow.object.exactShape({
   encoding: ow.optional.string.oneOf(['utf8', 'buffer']),
   buffer: ow.optional.boolean,
   reject: ow.optional.boolean,
+  tty: ow.optional.any(ow.boolean, ow.object.exactShape({ columns: ow.number.integer.inRange(1, 65535), rows: ow.number.integer.inRange(1, 65535) })),
 });
 const commandShape = ow.array.nonEmpty.ofType(ow.string.not.includes('\0'));
 
@@ -255,7 +264,9 @@ export class Sandbox {
       this.#assertRunning();
       const user = execOptions.user === undefined ? context.user : await this.#resolveUser(execOptions.user);
       const cwd = execOptions.cwd === undefined ? (context.options.cwd ?? (context.image.config.workingDir || '/')) : sandboxPath(execOptions.cwd);
-      return launchExec(context, { argv: command, env: execOptions.env ?? {}, cwd, user, failStage: shared.failStage }, stdio);
+      const ptyMaster = execOptions.tty ? this.#openTerminal(execOptions.tty === true ? { columns: 80, rows: 24 } : execOptions.tty) : -1;
+      const env = { ...(execOptions.tty ? { TERM: 'xterm' } : {}), ...execOptions.env };
+      return launchExec(context, { argv: command, env, cwd, user, failStage: shared.failStage, ptyMaster }, stdio);
     });
     this.#execs.add(process as SandboxProcess<string | Buffer>);
     process.result.finally(() => this.#execs.delete(process as SandboxProcess<string | Buffer>)).catch(() => {});
@@ -397,7 +408,7 @@ export class Sandbox {
    * ```
    */
   stop(options: { signal?: NodeJS.Signals; timeout?: number | string } = {}): Promise<void> {
-    check(options, 'options', ow.object.exactShape({ signal: ow.optional.string.is((s) => s in constants.signals || `Expected a signal name, got \`${s}\``), timeout: ow.optional.any(ow.number.integer.greaterThanOrEqual(0), ow.string) }));
+    check(options, 'options', ow.object.exactShape({ signal: ow.optional.string.is((s) => s in osConstants.signals || `Expected a signal name, got \`${s}\``), timeout: ow.optional.any(ow.number.integer.greaterThanOrEqual(0), ow.string) }));
     const timeoutMs = options.timeout === undefined ? 10_000 : parseDuration(options.timeout);
     if (timeoutMs === undefined) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: timeout must be milliseconds or a duration like 2s, got \`${String(options.timeout)}\``);
     this.#stopping ??= this.#stop(options.signal ?? 'SIGTERM', timeoutMs);
@@ -459,6 +470,19 @@ export class Sandbox {
     const cgroup = this.#context.cgroup;
     if (!cgroup) throw new SandboxError('ERR_UNSUPPORTED', `Cannot ${what} a sandbox created with \`cgroup: false\``);
     return cgroup;
+  }
+
+  // A new terminal of the sandbox's own devpts instance (mounted with newinstance): the
+  // workload sees it as /dev/pts/N and can reach no terminal of the host.
+  #openTerminal(size: { columns: number; rows: number }): number {
+    const root = this.#openRoot();
+    try {
+      const master = root.openIn('/dev/pts/ptmx', constants.O_RDWR | constants.O_NOCTTY, 0, 'open a terminal at');
+      native().setWindowSize(master, size.columns, size.rows);
+      return master;
+    } finally {
+      root.close();
+    }
   }
 
   #openRoot(): SandboxRoot {

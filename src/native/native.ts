@@ -83,6 +83,8 @@ export interface NativeSpawnPlan {
   joinPidfd: number;
   /** exec: the sandbox runs in a user namespace, so join that too. */
   joinUserns: boolean;
+  /** exec with a terminal: a master of the sandbox's devpts; its peer becomes stdio and controlling terminal. -1 for none. */
+  ptyMaster: number;
   usernsMode: UsernsMode;
   /** uid_map / gid_map contents ("0 1000 1\n"), for every userns mode but None. */
   uidMap: string;
@@ -177,6 +179,8 @@ export interface NativeAddon {
   lgetxattr(path: string, name: string): Buffer | null;
   /** openat2(dirfd, path, flags | O_CLOEXEC, mode) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: the fd, or a negative errno. */
   openInRoot(dirfd: number, path: string, flags: number, mode: number): number;
+  /** TIOCSWINSZ on a pty master: 0 or a negative errno. */
+  setWindowSize(fd: number, columns: number, rows: number): number;
   /** linkat(fd, "", dirfd, name, AT_EMPTY_PATH): 0 or a negative errno. */
   linkAt(fd: number, dirfd: number, name: string): number;
 }

@@ -252,3 +252,25 @@ async function waitFor(condition: () => boolean | Promise<boolean>, ms = 5000): 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+test('exec with a tty: a terminal of the sandbox own devpts, its size, resize, and a shell with job control', async (t) => {
+  await using box = await Sandbox.create(host);
+  const once = await box.exec(['sh', '-c', 'tty; stty size; test -t 0 && echo stdin-is-a-tty; echo to-stderr >&2'], { tty: { columns: 100, rows: 30 } });
+  t.is(once.stdout, '/dev/pts/0\r\n30 100\r\nstdin-is-a-tty\r\nto-stderr\r\n');
+  const shell = box.exec(['sh'], { tty: true });
+  let output = '';
+  shell.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  shell.stdin!.write('stty size\n');
+  await waitFor(() => output.includes('24 80'));
+  t.true(shell.resize(120, 40));
+  shell.stdin!.write('stty size; exit 7\n');
+  const result = await shell.result.catch((error: RunError) => error);
+  t.is(result.exitCode, 7, 'the shell exits with its own status: it could hand the terminal back');
+  t.regex(output, /24 80\r\n[\s\S]*40 120\r\n/);
+  t.false(output.includes('Cannot set tty process group'));
+  t.false(shell.resize(80, 24), 'no terminal once it ended');
+  t.throws(() => shell.resize(0, 24), { code: 'ERR_INVALID_OPTION' });
+  t.throws(() => box.exec(['sh'], { tty: { columns: 80 } as never }), { code: 'ERR_INVALID_OPTION' });
+});
