@@ -26,6 +26,27 @@ export interface ExecSpec {
 
 const OUTPUT_GRACE_MS = 100;
 
+// Destroys `stream` once no data came for OUTPUT_GRACE_MS. The check runs from setImmediate,
+// after the event loop's poll phase, so output already waiting in the pipe is read first even
+// when the loop is late.
+function releaseWhenQuiet(stream: Socket): void {
+  let active = false;
+  const mark = () => {
+    active = true;
+  };
+  stream.on('data', mark);
+  const check = () => {
+    if (stream.destroyed || stream.readableEnded) return;
+    if (active) {
+      active = false;
+      setTimeout(() => setImmediate(check), OUTPUT_GRACE_MS).unref();
+    } else {
+      stream.destroy();
+    }
+  };
+  setTimeout(() => setImmediate(check), OUTPUT_GRACE_MS).unref();
+}
+
 function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
   return new Promise((resolve, reject) => {
     native().spawn(plan, (failure, spawned) => (failure ? reject(setupError(failure)) : resolve(spawned!)));
@@ -102,11 +123,8 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     exited = true;
     // Background processes the command left behind may hold its stdout/stderr open for as long as
     // the sandbox lives (unlike a run, whose processes all end with its pid 1): once the command
-    // has exited, what it wrote is read for a moment more, then the pipes are let go.
-    setTimeout(() => {
-      stdout?.destroy();
-      stderr?.destroy();
-    }, OUTPUT_GRACE_MS).unref();
+    // has exited, output is read until it pauses for a moment, then the pipes are let go.
+    for (const stream of new Set([stdout, stderr])) if (stream) releaseWhenQuiet(stream);
     return e;
   });
   return {

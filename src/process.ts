@@ -175,7 +175,8 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     const exit = await launched.exited;
     // Nobody inside reads any more: release the pipe even if the caller never ends stdin.
     (this.stdin as PassThrough | null)?.unpipe();
-    launched.stdin?.destroy();
+    // (On a terminal, stdin is also stdout, still being read.)
+    if (launched.stdin !== launched.stdout) launched.stdin?.destroy();
     await output;
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
