@@ -7,6 +7,7 @@ import ow, { ArgumentError, type BasePredicate } from 'ow';
 import { newCgroupId } from '../cgroup/cgroup.js';
 import { isSandboxError, SandboxError } from '../errors.js';
 import { launchExec } from '../exec-launch.js';
+import type { ImageConfig } from '../image/image-config.js';
 import { launch, type SandboxContext } from '../launch.js';
 import { failStageKey, type NormalizedOptions, type SandboxOptions } from '../options.js';
 import { SandboxProcess } from '../process.js';
@@ -221,6 +222,19 @@ export class Sandbox {
    */
   static list(): Sandbox[] {
     return [...live];
+  }
+
+  /**
+   * The image's runtime config (Env, Cmd, Entrypoint, WorkingDir, User, …) the sandbox was made from.
+   *
+   * @example
+   * ```ts
+   * const { entrypoint, cmd } = box.imageConfig;
+   * await box.exec([...entrypoint, ...cmd]);
+   * ```
+   */
+  get imageConfig(): ImageConfig {
+    return this.#context.image.config;
   }
 
   /**

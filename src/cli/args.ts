@@ -2,7 +2,7 @@
 // Command-line parsing helpers: the usage error, the flags/command split, and the values of repeatable flags.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { posix, resolve } from 'node:path';
-import type { BindMount, TmpfsMount } from '../options.js';
+import type { BindMount, TmpfsMount, VolumeMount } from '../options.js';
 import { parseSize } from '../units.js';
 
 /** A mistake on the command line: printed as `nsbox: <message>` with a pointer to --help, exit 125. */
@@ -68,14 +68,19 @@ const absoluteTarget = (flag: string, target: string, spec: string) => {
   return posix.normalize(target);
 };
 
-/** One `--mount SRC:DST[:ro|rw]` into a bind mount; a relative SRC is taken from `cwd`. */
-export function parseMountFlag(spec: string, cwd: string): BindMount {
+/**
+ * One `--mount SRC:DST[:ro|rw]`: a named volume when SRC is a plain name (no '/', not starting
+ * with '.'), as with `docker run -v`; else a bind mount, a relative SRC taken from `cwd`.
+ */
+export function parseMountFlag(spec: string, cwd: string): BindMount | VolumeMount {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3 || parts[0] === '' || parts[1] === '')
     throw new UsageError(`--mount expects SRC:DST[:ro], got '${spec}'`);
   const [source, target, mode] = parts as [string, string, string | undefined];
   if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw new UsageError(`--mount: the mode must be 'ro' or 'rw', got '${mode}' in '${spec}'`);
-  return { type: 'bind', source: resolve(cwd, source), target: absoluteTarget('--mount', target, spec), readonly: mode === 'ro' };
+  const readonly = mode === 'ro';
+  if (!source.includes('/') && !source.startsWith('.')) return { type: 'volume', source, target: absoluteTarget('--mount', target, spec), readonly };
+  return { type: 'bind', source: resolve(cwd, source), target: absoluteTarget('--mount', target, spec), readonly };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { RunResult } from '../result.js';
 import { spawn } from '../sandbox.js';
 import { parseDuration, parseSize } from '../units.js';
 import { parseEnvFlags, parseHead, parseMountFlag, parseTmpfsFlag, UsageError } from './args.js';
+import { runOnTerminal } from './terminal.js';
 
 export const RUN_USAGE = `Usage: nsbox run [OPTIONS] IMAGE [--] [COMMAND [ARG...]]
 
@@ -39,6 +40,10 @@ Filesystem:
   -v, --mount SRC:DST[:ro]  bind a host path, writable unless :ro (repeatable)
       --tmpfs DST[:SIZE]    a private tmpfs, 64MiB unless SIZE (repeatable)
       --read-only           make the root filesystem read-only
+
+Terminal:
+  -i, --interactive         pass stdin also when it is a terminal
+  -t, --tty                 run on a terminal of the sandbox (a shell: -it)
 
 Isolation:
       --network none|host   none (default): loopback only; host: host's network
@@ -75,6 +80,8 @@ const runFlags = {
   'no-init': { type: 'boolean' },
   'no-cgroup': { type: 'boolean' },
   userns: { type: 'boolean' },
+  interactive: { type: 'boolean', short: 'i' },
+  tty: { type: 'boolean', short: 't' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -84,6 +91,9 @@ export type RunPlan =
   | {
       help: false;
       options: SandboxOptions;
+      /** -t: run on a terminal of the sandbox; -i: keep stdin attached even when it is a terminal. */
+      tty: boolean;
+      interactive: boolean;
       /** The effective limits, for the line that says why the sandbox was killed. */
       limits: { memoryBytes: number | null; timeoutMs: number; outputBytes: number };
     };
@@ -143,9 +153,12 @@ export function parseRunArgs(argv: string[], context: { cwd: string; env: NodeJS
     ...(v['no-cgroup'] && { cgroup: false }),
     ...(v.userns && { userns: true }),
   };
+  if (v.tty && v['no-init']) throw new UsageError('--tty runs the command under nsbox-init: drop --no-init');
   return {
     help: false,
     options,
+    tty: v.tty ?? false,
+    interactive: v.interactive ?? false,
     limits: {
       memoryBytes: limits.memory === null ? null : parseSize(limits.memory ?? DEFAULT_LIMITS.memory)!,
       timeoutMs: parseDuration(limits.timeout ?? DEFAULT_LIMITS.timeout)!,
@@ -213,9 +226,10 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
 
+  if (plan.tty) return runOnTerminal(plan, io);
   const forward = new Map<string, () => void>();
   try {
-    const child = spawn({ ...plan.options, ...(!io.stdin.isTTY && { stdin: io.stdin }), encoding: 'buffer', buffer: false, reject: false });
+    const child = spawn({ ...plan.options, ...((!io.stdin.isTTY || plan.interactive) && { stdin: io.stdin }), encoding: 'buffer', buffer: false, reject: false });
     let interrupts = 0;
     for (const name of FORWARDED) {
       const handler = () => {

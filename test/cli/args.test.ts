@@ -49,7 +49,7 @@ test('every flag maps to its option', (t) => {
     '--memory', '64MiB', '--pids', '10', '--cpus', '0.5', '--timeout', '2s', '--output', '1MiB', '--disk', '256MiB',
     '-e', 'A=1', '--env', 'B=x=y', '--env', 'FROM_HOST', '--env', 'NOT_ON_HOST', '--env', 'EMPTY=',
     '--user', '1000:1000', '--workdir', '/src', '--hostname', 'box',
-    '--mount', '/tmp/a:/data:ro', '-v', 'rel:/rw', '--tmpfs', '/scratch:8MiB', '--tmpfs', '/run',
+    '--mount', '/tmp/a:/data:ro', '-v', './rel:/rw', '-v', 'named:/vol', '--tmpfs', '/scratch:8MiB', '--tmpfs', '/run',
     '--network', 'host', '--read-only', '--no-init', '--no-cgroup', '--userns',
     'host', 'make', '-j4',
   ];
@@ -64,6 +64,7 @@ test('every flag maps to its option', (t) => {
     mounts: [
       { type: 'bind', source: '/tmp/a', target: '/data', readonly: true },
       { type: 'bind', source: '/work/here/rel', target: '/rw', readonly: false },
+      { type: 'volume', source: 'named', target: '/vol', readonly: false },
       { type: 'tmpfs', target: '/scratch', size: '8MiB' },
       { type: 'tmpfs', target: '/run' },
     ],
@@ -132,6 +133,8 @@ test('repeatable flag values', (t) => {
   t.deepEqual(parseEnvFlags(['A=1', 'A=2', 'PATH'], { PATH: '/bin' }), { A: '2', PATH: '/bin' });
   t.deepEqual(parseMountFlag('/src:/dst', '/'), { type: 'bind', source: '/src', target: '/dst', readonly: false });
   t.deepEqual(parseMountFlag('../x:/dst/../y/:rw', '/a/b'), { type: 'bind', source: '/a/x', target: '/y/', readonly: false });
+  t.deepEqual(parseMountFlag('pgdata:/var/lib/db', '/a'), { type: 'volume', source: 'pgdata', target: '/var/lib/db', readonly: false }, 'a plain name is a named volume');
+  t.deepEqual(parseMountFlag('./pgdata:/db:ro', '/a'), { type: 'bind', source: '/a/pgdata', target: '/db', readonly: true });
   t.deepEqual(parseTmpfsFlag('/t'), { type: 'tmpfs', target: '/t' });
   t.deepEqual(parseTmpfsFlag('/t:size=64m,mode=1777'), { type: 'tmpfs', target: '/t', size: '64m', mode: 0o1777 });
   t.deepEqual(parseTmpfsFlag('/t:mode=700'), { type: 'tmpfs', target: '/t', mode: 0o700 });
