@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mknod", Napi::Function::New(env, sbx::fsops::Mknod, "mknod"));
   exports.Set("lsetxattr", Napi::Function::New(env, sbx::fsops::Lsetxattr, "lsetxattr"));
   exports.Set("lgetxattr", Napi::Function::New(env, sbx::fsops::Lgetxattr, "lgetxattr"));
+  exports.Set("llistxattr", Napi::Function::New(env, sbx::fsops::Llistxattr, "llistxattr"));
   return exports;
 }
 

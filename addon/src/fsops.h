@@ -10,6 +10,7 @@ namespace sbx::fsops {
 Napi::Value Mknod(const Napi::CallbackInfo& info);
 Napi::Value Lsetxattr(const Napi::CallbackInfo& info);
 Napi::Value Lgetxattr(const Napi::CallbackInfo& info);
+Napi::Value Llistxattr(const Napi::CallbackInfo& info);
 
 }  // namespace sbx::fsops
 

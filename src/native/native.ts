@@ -169,4 +169,6 @@ export interface NativeAddon {
   lsetxattr(path: string, name: string, value: Buffer): number;
   /** llistxattr + lgetxattr of one name; null when absent. */
   lgetxattr(path: string, name: string): Buffer | null;
+  /** llistxattr(2): the attribute names, or a negative errno. */
+  llistxattr(path: string): string[] | number;
 }
