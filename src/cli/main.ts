@@ -5,6 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import { runCommand, type CliIo } from './run.js';
+import { loadCommand } from './load.js';
+import { saveCommand } from './save.js';
+import { commitCommand } from './commit.js';
 
 const USAGE = `Usage: nsbox COMMAND [OPTIONS]
 
@@ -12,6 +15,9 @@ Run workloads in fresh Linux namespaces under cgroup limits.
 
 Commands:
   run       Run a command in a new sandbox
+  load      Load images from an archive or OCI layout into the image store
+  save      Save images of the image store as an OCI layout (tar or directory)
+  commit    Make an image from the writable layer a finished run kept
 
 Options:
   -h, --help     show this help
@@ -42,10 +48,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     switch (first) {
       case 'run':
         return await runCommand(rest, io);
+      case 'load':
+        return await loadCommand(rest, io);
+      case 'save':
+        return await saveCommand(rest, io);
+      case 'commit':
+        return await commitCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':
         if (rest[0] === 'run') return await runCommand(['--help'], io);
+        if (rest[0] === 'load') return await loadCommand(['--help'], io);
+        if (rest[0] === 'save') return await saveCommand(['--help'], io);
+        if (rest[0] === 'commit') return await commitCommand(['--help'], io);
         io.stdout.write(USAGE);
         return 0;
       case '--version':

@@ -194,7 +194,13 @@ async function ociImages(staging: Staging, platform: Platform): Promise<LoadedIm
       throw new SandboxError('ERR_UNSUPPORTED', `${where}: manifest ${descriptor.digest} has the media type \`${descriptor.mediaType}\`, which is not supported`);
     }
     const manifest = parseManifest(await staging.readJson(descriptor, 'manifest'), `Manifest ${descriptor.digest}`);
-    const { layers } = parseConfigBlob(await staging.readJson(manifest.config, 'config'), manifest);
+    const configBlob = await staging.readJson(manifest.config, 'config');
+    const { layers } = parseConfigBlob(configBlob, manifest);
+    // An entry without a platform (a plain tagged manifest) is for the platform its config names.
+    if (isRecord(configBlob) && typeof configBlob.os === 'string' && typeof configBlob.architecture === 'string') {
+      const variant = typeof configBlob.variant === 'string' ? { variant: configBlob.variant } : {};
+      if (!matchesPlatform({ ...descriptor, platform: { os: configBlob.os, architecture: configBlob.architecture, ...variant } }, platform)) continue;
+    }
     for (const layer of layers) await staging.require(layer, 'layer');
     const record = { digest: descriptor.digest, size: descriptor.size };
     const image = byManifest.get(record.digest) ?? { record, blobs: [descriptor, manifest.config, ...layers], names: [] };

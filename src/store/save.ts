@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SandboxError } from '../errors.js';
-import { digestHex } from '../image/digest.js';
+import { digestHex, sha256 } from '../image/digest.js';
 import { isRecord, type BlobRef } from '../image/manifest.js';
 import { openBlob, readJsonBlob } from '../image/oci-layout.js';
 import { tarHeader, tarPadding, tarTrailer, type TarEntry } from '../image/tar-writer.js';
@@ -77,19 +77,43 @@ export async function saveImages(root: string, items: SaveItem[], destination: s
   }
 }
 
-/** index.json and the blobs (each once, manifests first) of the layout holding `items`. */
-async function layoutOf(root: string, items: SaveItem[]): Promise<{ index: string; blobs: Array<BlobRef & { what: string }> }> {
+/** A blob of the layout: from the store, or (a converted manifest) from memory. */
+type LayoutBlob = BlobRef & { what: string; bytes?: Buffer };
+
+const ociManifestType = 'application/vnd.oci.image.manifest.v1+json';
+const dockerManifestType = 'application/vnd.docker.distribution.manifest.v2+json';
+// Docker schema 2 media types → OCI's, as `skopeo copy … oci:` converts them.
+const ociMediaTypes: Record<string, string> = {
+  'application/vnd.docker.container.image.v1+json': 'application/vnd.oci.image.config.v1+json',
+  'application/vnd.docker.image.rootfs.diff.tar': 'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar': 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+};
+
+/**
+ * index.json and the blobs (each once, manifests first) of the layout holding `items`. A Docker
+ * schema 2 manifest is written as the OCI manifest of the same config and layers (so its digest
+ * changes): tools that read OCI layouts (skopeo, containerd) skip index entries of Docker media types.
+ */
+async function layoutOf(root: string, items: SaveItem[]): Promise<{ index: string; blobs: LayoutBlob[] }> {
   const manifests: object[] = [];
-  const blobs = new Map<string, BlobRef & { what: string }>();
+  const blobs = new Map<string, LayoutBlob>();
   for (const { record, names } of items) {
     const image = await readStoredImage(root, record);
     const raw = await readJsonBlob(root, record, 'manifest');
-    const mediaType = isRecord(raw) && typeof raw.mediaType === 'string' ? raw.mediaType : 'application/vnd.oci.image.manifest.v1+json';
+    let manifest: LayoutBlob = { ...record, what: 'manifest' };
+    let mediaType = isRecord(raw) && typeof raw.mediaType === 'string' ? raw.mediaType : ociManifestType;
+    if (mediaType === dockerManifestType && isRecord(raw)) {
+      const bytes = Buffer.from(JSON.stringify(ociManifestOf(raw)));
+      manifest = { digest: sha256(bytes), size: bytes.length, what: 'manifest', bytes };
+      mediaType = ociManifestType;
+    }
     const platform = image.os && image.architecture ? { platform: { architecture: image.architecture, os: image.os } } : {};
-    const descriptor = { mediaType, digest: record.digest, size: record.size, ...platform };
+    const descriptor = { mediaType, digest: manifest.digest, size: manifest.size, ...platform };
     if (names.length === 0) manifests.push(descriptor);
     for (const name of names) manifests.push({ ...descriptor, annotations: { [imageNameAnnotation]: name, [refNameAnnotation]: name } });
-    blobs.set(record.digest, { ...record, what: 'manifest' });
+    blobs.set(manifest.digest, manifest);
     blobs.set(image.manifest.config.digest, { ...image.manifest.config, what: 'config' });
     for (const layer of image.layers) blobs.set(layer.digest, { digest: layer.digest, size: layer.size, what: 'layer' });
   }
@@ -97,7 +121,18 @@ async function layoutOf(root: string, items: SaveItem[]): Promise<{ index: strin
   return { index, blobs: [...blobs.values()] };
 }
 
-async function* archive(root: string, index: string, blobs: Array<BlobRef & { what: string }>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+function ociManifestOf(docker: Record<string, unknown>): object {
+  const convert = (descriptor: unknown) => (isRecord(descriptor) && typeof descriptor.mediaType === 'string' ? { ...descriptor, mediaType: ociMediaTypes[descriptor.mediaType] ?? descriptor.mediaType } : descriptor);
+  return { ...docker, mediaType: ociManifestType, config: convert(docker.config), layers: Array.isArray(docker.layers) ? docker.layers.map(convert) : docker.layers };
+}
+
+/** The bytes of a layout blob, checked against its digest as they stream. */
+async function* blobContent(root: string, blob: LayoutBlob): AsyncGenerator<Buffer> {
+  if (blob.bytes) yield blob.bytes;
+  else for await (const chunk of openBlob(root, blob, blob.what)) yield chunk as Buffer;
+}
+
+async function* archive(root: string, index: string, blobs: LayoutBlob[], signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
   const file = (path: string, size: number): TarEntry => ({ path, type: 'File', mode: 0o644, uid: 0, gid: 0, size, mtime: epoch });
   const directory = (path: string): TarEntry => ({ path, type: 'Directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: epoch });
   for (const [name, text] of [['oci-layout', ociLayout], ['index.json', index]]) {
@@ -109,13 +144,13 @@ async function* archive(root: string, index: string, blobs: Array<BlobRef & { wh
   for (const blob of blobs) {
     signal?.throwIfAborted();
     yield tarHeader(file(`blobs/sha256/${digestHex(blob.digest, 'blob')}`, blob.size));
-    for await (const chunk of openBlob(root, blob, blob.what)) yield chunk as Buffer;
+    yield* blobContent(root, blob);
     yield tarPadding(blob.size);
   }
   yield tarTrailer;
 }
 
-async function writeDirectory(root: string, index: string, blobs: Array<BlobRef & { what: string }>, destination: string, signal: AbortSignal | undefined): Promise<void> {
+async function writeDirectory(root: string, index: string, blobs: LayoutBlob[], destination: string, signal: AbortSignal | undefined): Promise<void> {
   const existing = await readdir(destination).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
     if (error.code === 'ENOTDIR') return ['(a file)'];
@@ -127,7 +162,7 @@ async function writeDirectory(root: string, index: string, blobs: Array<BlobRef 
     await writeFile(join(temp, 'oci-layout'), ociLayout);
     for (const blob of blobs) {
       signal?.throwIfAborted();
-      await pipeline(openBlob(root, blob, blob.what), createWriteStream(join(temp, 'blobs', 'sha256', digestHex(blob.digest, 'blob')), { flags: 'wx' }), { signal });
+      await pipeline(Readable.from(blobContent(root, blob), { objectMode: false }), createWriteStream(join(temp, 'blobs', 'sha256', digestHex(blob.digest, 'blob')), { flags: 'wx' }), { signal });
     }
     // index.json last: a layout is complete once it has one.
     await writeFile(join(temp, 'index.json'), index);
