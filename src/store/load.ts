@@ -136,7 +136,7 @@ function nameImages(images: LoadedImage[], naming: Naming, where: string): void 
     if (full.size === 0) {
       const tags = image.names.map((name) => name.slice(4));
       const given = tags.length > 0 ? ` (only the tag \`${tags.join('`, `')}\`)` : '';
-      throw new SandboxError('ERR_INVALID_OPTION', `The image ${image.record.digest} in ${where} has no name${given}: pass \`reference\` (e.g. \`example.com/app\` or \`example.com/app:1\`) to name it`);
+      throw new SandboxError('ERR_INVALID_OPTION', `The image ${image.record.digest} in ${where} has no name${given}: name it with \`reference\` (\`nsbox load -t NAME\`), e.g. \`example.com/app\` or \`example.com/app:1\``);
     }
     const withDigests = new Set(full);
     for (const name of full) withDigests.add(`${name.slice(0, name.lastIndexOf(':'))}@${image.record.digest}`);
