@@ -158,9 +158,9 @@ export class ImageStore {
    * per image loaded.
    *
    * @throws SandboxError ERR_IMAGE_INVALID (not a layout or archive, malformed JSON, an entry
-   *   path that leaves the archive, a missing blob, an image left without a name),
-   *   ERR_DIGEST_MISMATCH, ERR_UNSUPPORTED (zstd layers), ERR_IMAGE_NOT_FOUND (no such file, no
-   *   image for the platform), ERR_INVALID_OPTION, ERR_CANCELED.
+   *   path that leaves the archive, a missing blob), ERR_DIGEST_MISMATCH, ERR_UNSUPPORTED (zstd
+   *   layers), ERR_IMAGE_NOT_FOUND (no such file, no image for the platform), ERR_INVALID_OPTION
+   *   (bad options, an image left without a name), ERR_CANCELED.
    *
    * @example
    * ```ts

@@ -47,8 +47,8 @@ function nsbox(home: string, args: string[], stdinFile?: string): Promise<CliRes
     if (typeof stdin === 'number') closeSync(stdin);
     const stdout: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => stdout.push(d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.on('data', (d: Buffer) => stdout.push(d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(stdout), stderr }));
   });
