@@ -18,9 +18,10 @@ const blobPathPattern = /^blobs\/sha256\/([a-f0-9]{64})$/;
 const maxLinkHops = 16;
 
 /**
- * @internal The input as the store sees it while loading: small metadata files in memory, blobs in temp
- * files of the store (sealed: hashed, their digest known), archive symlinks and hard links as
- * aliases. Blobs are published only by {@link publish}; {@link discard} removes the rest.
+ * @internal The input as the store sees it while loading: small metadata files in memory,
+ * blobs in temp files of the store (sealed: hashed, their digest known), archive symlinks and
+ * hard links as aliases. Blobs are published only by {@link publish}; {@link discard} removes
+ * the rest.
  */
 export class Staging {
   readonly #root: string;
@@ -43,10 +44,12 @@ export class Staging {
     this.#signal = signal;
   }
 
+  /** Whether the input has the metadata file `name` (oci-layout, index.json, manifest.json). */
   has(name: string): boolean {
     return this.#metadata.has(name);
   }
 
+  /** A metadata file the input {@link has}, as text. */
   text(name: string): string {
     return (this.#metadata.get(name) as Buffer).toString('utf8');
   }

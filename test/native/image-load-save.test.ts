@@ -111,6 +111,16 @@ test('a stream (stdin) loads like a file', async (t) => {
   t.deepEqual(info!.references.filter((r) => !r.includes('@')), ['example.com/umoci:v3', 'localhost/streamed:1']);
 });
 
+test('two loads of one archive at once, and a garbage collection meanwhile: both succeed, each blob stored once, no temp file left', async (t) => {
+  const store = await freshStore();
+  const [a, b] = await Promise.all([store.load(archives.dockerArchive), store.load(archives.dockerArchive), store.gc()]);
+  t.is(a![0]!.digest, b![0]!.digest);
+  const blobs = await fs.readdir(path.join(store.root, 'blobs/sha256'));
+  t.deepEqual(blobs.filter((name) => name.startsWith('.tmp-')), []);
+  t.is(blobs.length, 1 + 1 + 3, 'manifest, config and three layers');
+  t.is(await shIn(store, 'example.com/umoci:v3', v3Check), v3Expected);
+});
+
 test('a multi-platform index: the host platform, or the one asked for', async (t) => {
   const store = await freshStore();
   const layout = await multiPlatformLayout(await scratchPath('multi'));
