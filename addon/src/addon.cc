@@ -39,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openInRoot", Napi::Function::New(env, sbx::fsops::OpenInRoot, "openInRoot"));
   exports.Set("linkAt", Napi::Function::New(env, sbx::fsops::LinkAt, "linkAt"));
   exports.Set("setWindowSize", Napi::Function::New(env, sbx::tty::SetWindowSize, "setWindowSize"));
+  exports.Set("llistxattr", Napi::Function::New(env, sbx::fsops::Llistxattr, "llistxattr"));
   return exports;
 }
 

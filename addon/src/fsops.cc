@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // mknod and xattrs for the layer unpacker, and path resolution confined to a sandbox's root for
 // the host-side file access of long-lived sandboxes. They return -errno rather than throw: the
+// mknod and xattrs for the layer unpacker (and the layer writer of commit). They return -errno rather than throw: the
 // caller turns them into typed errors with the entry's name.
 #include "fsops.h"
 
@@ -74,6 +75,28 @@ Napi::Value LinkAt(const Napi::CallbackInfo& info) {
   std::string name = pathArg(info, 2);
   int r = linkat(fd, "", dirfd, name.c_str(), AT_EMPTY_PATH);
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+// The names of a file's extended attributes, as an array; a negative errno when they cannot be listed.
+Napi::Value Llistxattr(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info, 0);
+  std::vector<char> buf;
+  ssize_t size;
+  // The list may grow between the two calls: ERANGE means ask again.
+  do {
+    size = llistxattr(path.c_str(), nullptr, 0);
+    if (size < 0) return Napi::Number::New(info.Env(), -errno);
+    buf.resize(static_cast<size_t>(size));
+    size = size == 0 ? 0 : llistxattr(path.c_str(), buf.data(), buf.size());
+  } while (size < 0 && errno == ERANGE);
+  if (size < 0) return Napi::Number::New(info.Env(), -errno);
+  Napi::Array names = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+  for (size_t start = 0; start < static_cast<size_t>(size);) {
+    size_t end = start;
+    while (end < static_cast<size_t>(size) && buf[end] != '\0') end++;
+    if (end > start) names.Set(n++, Napi::String::New(info.Env(), buf.data() + start, end - start));
+    start = end + 1;
+  }
+  return names;
 }
 
 }  // namespace sbx::fsops

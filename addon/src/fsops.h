@@ -13,6 +13,7 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo& info);
 Napi::Value Lgetxattr(const Napi::CallbackInfo& info);
 Napi::Value OpenInRoot(const Napi::CallbackInfo& info);
 Napi::Value LinkAt(const Napi::CallbackInfo& info);
+Napi::Value Llistxattr(const Napi::CallbackInfo& info);
 
 }  // namespace sbx::fsops
 

@@ -47,6 +47,30 @@ export function parseHead<T extends Options>(argv: string[], options: T): { valu
 }
 
 /**
+ * Parses flags and positionals that may come in any order (`nsbox save IMAGE -o FILE`), for
+ * commands that run no command of their own; `--` ends the flags. Checked like {@link parseHead}.
+ */
+export function parseFlags<T extends Options>(argv: string[], options: T): { values: ReturnType<typeof parseArgs<{ options: T; strict: true }>>['values']; positionals: string[] } {
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const option = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
+    if (!option) throw new UsageError(`unknown flag '${token.rawName}'`);
+    if (option.type === 'boolean' && token.value !== undefined) throw new UsageError(`flag '${token.rawName}' does not take a value`);
+    if (option.type === 'string' && (token.value === undefined || (!token.inlineValue && token.value.startsWith('-') && token.value !== '-')))
+      throw new UsageError(`flag '${token.rawName}' needs a value${token.value === undefined ? '' : ` (write ${token.rawName}=VALUE for a value that starts with '-')`}`);
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    return { values: values as never, positionals };
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) throw new UsageError((error as Error).message.split('\n')[0]!);
+    throw error;
+  }
+}
+
+/**
  * `--env` values into an env object. `KEY=VALUE` sets; a bare `KEY` copies the host's value
  * (and is skipped when the host does not have it), as `docker run -e KEY` does.
  */

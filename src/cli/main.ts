@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import { runCommand, type CliIo } from './run.js';
 import { volumeCommand } from './volume.js';
+import { loadCommand } from './load.js';
+import { saveCommand } from './save.js';
+import { commitCommand } from './commit.js';
 
 const USAGE = `Usage: nsbox COMMAND [OPTIONS]
 
@@ -14,6 +17,9 @@ Run workloads in fresh Linux namespaces under cgroup limits.
 Commands:
   run       Run a command in a new sandbox
   volume    Manage named volumes
+  load      Load images from an archive or OCI layout into the image store
+  save      Save images of the image store as an OCI layout (tar or directory)
+  commit    Make an image from the writable layer a finished run kept
 
 Options:
   -h, --help     show this help
@@ -46,10 +52,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await runCommand(rest, io);
       case 'volume':
         return await volumeCommand(rest, io);
+      case 'load':
+        return await loadCommand(rest, io);
+      case 'save':
+        return await saveCommand(rest, io);
+      case 'commit':
+        return await commitCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':
         if (rest[0] === 'run') return await runCommand(['--help'], io);
+        if (rest[0] === 'load') return await loadCommand(['--help'], io);
+        if (rest[0] === 'save') return await saveCommand(['--help'], io);
+        if (rest[0] === 'commit') return await commitCommand(['--help'], io);
         io.stdout.write(USAGE);
         return 0;
       case '--version':

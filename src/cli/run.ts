@@ -40,6 +40,7 @@ Filesystem:
   -v, --mount SRC:DST[:ro]  bind a host path, writable unless :ro (repeatable)
       --tmpfs DST[:SIZE]    a private tmpfs, 64MiB unless SIZE (repeatable)
       --read-only           make the root filesystem read-only
+      --upper-dir DIR       keep the writable layer in DIR (for 'nsbox commit')
 
 Terminal:
   -i, --interactive         pass stdin also when it is a terminal
@@ -76,6 +77,7 @@ const runFlags = {
   mount: { type: 'string', short: 'v', multiple: true },
   tmpfs: { type: 'string', multiple: true },
   'read-only': { type: 'boolean' },
+  'upper-dir': { type: 'string' },
   network: { type: 'string' },
   'no-init': { type: 'boolean' },
   'no-cgroup': { type: 'boolean' },
@@ -149,6 +151,7 @@ export function parseRunArgs(argv: string[], context: { cwd: string; env: NodeJS
     ...(mounts.length > 0 && { mounts }),
     ...(v.network !== undefined && { network: v.network }),
     ...(v['read-only'] && { readonlyRoot: true }),
+    ...(v['upper-dir'] !== undefined && { upperDir: resolve(context.cwd, v['upper-dir']) }),
     ...(v['no-init'] && { init: false }),
     ...(v['no-cgroup'] && { cgroup: false }),
     ...(v.userns && { userns: true }),

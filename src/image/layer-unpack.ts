@@ -93,10 +93,12 @@ export async function unpackLayer(blob: Readable, layer: LayerRef, dest: string,
   await writer.finish();
 }
 
-// Feeds the streams into the parser and writes its entries one at a time. node-tar emits the
-// next entry only after the current one ends, and we end it (resume) only after writing it,
-// so at most one entry is in flight. The first failure, on either side, stops both.
-async function untar(source: Readable[], parser: Parser, write: (entry: ReadEntry) => Promise<void>): Promise<void> {
+/**
+ * @internal Feeds the streams into the parser and hands its entries to `write` one at a time.
+ * node-tar emits the next entry only after the current one ends, and we end it (resume) only
+ * after writing it, so at most one entry is in flight. The first failure, on either side, stops both.
+ */
+export async function untar(source: Readable[], parser: Parser, write: (entry: ReadEntry) => Promise<void>): Promise<void> {
   const abort = new AbortController();
   let current: ReadEntry | undefined;
   // A stream that fails mid-entry leaves that entry waiting for data forever: end it early

@@ -43,6 +43,35 @@ export function getXattr(path: string, name: string): string | null {
   return native().lgetxattr(path, name)?.toString() ?? null;
 }
 
+/**
+ * lgetxattr(2) as bytes (a value such as `security.capability` is binary); null when absent.
+ *
+ * @example
+ * ```ts
+ * getXattrBytes('/upper/bin/ping', 'security.capability'); // <Buffer 01 00 00 02 …>
+ * ```
+ */
+export function getXattrBytes(path: string, name: string): Buffer | null {
+  return native().lgetxattr(path, name);
+}
+
+/**
+ * llistxattr(2): the names of the extended attributes of `path` (not following a symlink) that
+ * this process may see (`trusted.*` only with CAP_SYS_ADMIN). A filesystem without xattrs has none.
+ *
+ * @example
+ * ```ts
+ * listXattrs('/upper/data'); // ['trusted.overlay.opaque']
+ * ```
+ */
+export function listXattrs(path: string): string[] {
+  const result = native().llistxattr(path);
+  if (Array.isArray(result)) return result;
+  if (getSystemErrorName(result) === 'ENOTSUP' || getSystemErrorName(result) === 'EOPNOTSUPP') return [];
+  check(result, 'llistxattr', path);
+  return [];
+}
+
 function check(result: number, syscall: string, path: string): void {
   if (result === 0) return;
   const code = getSystemErrorName(result);

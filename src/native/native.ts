@@ -183,4 +183,6 @@ export interface NativeAddon {
   setWindowSize(fd: number, columns: number, rows: number): number;
   /** linkat(fd, "", dirfd, name, AT_EMPTY_PATH): 0 or a negative errno. */
   linkAt(fd: number, dirfd: number, name: string): number;
+  /** llistxattr(2): the attribute names, or a negative errno. */
+  llistxattr(path: string): string[] | number;
 }

@@ -3,6 +3,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import ow, { ArgumentError, type BasePredicate } from 'ow';
 import { SandboxError } from '../errors.js';
 import type { ImageConfig } from '../image/image-config.js';
@@ -10,10 +11,13 @@ import { unpackLayers, type ResolvedImage } from '../image/layer-store.js';
 import { stateDir } from '../paths.js';
 import { formatReference, parseReference } from '../registry/reference.js';
 import { blobsDir } from './blob-writer.js';
+import { commitImage, type CommitOptions } from './commit.js';
 import { collectGarbage, type GcResult } from './gc.js';
+import { loadImages, type LoadOptions } from './load.js';
 import { withLock } from './lock.js';
 import { pullImage, type PullOptions } from './pull.js';
 import { readReferences, writeReferences, type ImageRecord, type References } from './references.js';
+import { saveImages, type SaveItem, type SaveOptions } from './save.js';
 import { readStoredImage, type StoredImage } from './stored-image.js';
 
 /**
@@ -140,6 +144,114 @@ export class ImageStore {
       insecure: ow.optional.boolean,
     }));
     const record = await pullImage(this.root, reference, options);
+    return this.#info(await readStoredImage(this.root, record), await readReferences(this.root));
+  }
+
+  /**
+   * Loads images into the store, as `docker load` does, from an OCI image layout directory, a
+   * tar of one (`skopeo copy … oci-archive:FILE`, `docker save` of Docker 25+), or a `docker save`
+   * archive of any version, gzip-compressed or not; `input` is a path or a stream (stdin). Names
+   * come from the input (Docker's `RepoTags`, OCI `org.opencontainers.image.ref.name` and
+   * `io.containerd.image.name` annotations) and from {@link LoadOptions.reference}. A tar is read
+   * in one pass, never a whole layer in memory; every blob is checked against its digest, and
+   * nothing becomes visible unless the whole input is sound. Returns what {@link inspect} would,
+   * per image loaded.
+   *
+   * @throws SandboxError ERR_IMAGE_INVALID (not a layout or archive, malformed JSON, an entry
+   *   path that leaves the archive, a missing blob), ERR_DIGEST_MISMATCH, ERR_UNSUPPORTED (zstd
+   *   layers), ERR_IMAGE_NOT_FOUND (no such file, no image for the platform), ERR_INVALID_OPTION
+   *   (bad options, an image left without a name), ERR_CANCELED.
+   *
+   * @example
+   * ```ts
+   * const [image] = await store.load('./busybox.tar');
+   * console.log(image.references); // [ 'docker.io/library/busybox:1.36', … ]
+   * await store.load(process.stdin, { reference: 'localhost/app:1' });
+   * ```
+   */
+  async load(input: string | Readable, options: LoadOptions = {}): Promise<ImageInfo[]> {
+    check(input, 'input', ow.any(ow.string.nonEmpty, ow.object.instanceOf(Readable)));
+    check(options, 'options', ow.object.exactShape({
+      reference: ow.optional.string.nonEmpty,
+      platform: ow.optional.string.nonEmpty,
+      signal: ow.optional.object.instanceOf(AbortSignal),
+    }));
+    const records = await loadImages(this.root, input, options);
+    const references = await readReferences(this.root);
+    return Promise.all(records.map(async (record) => this.#info(await readStoredImage(this.root, record), references)));
+  }
+
+  /**
+   * Saves images of the store as an OCI image layout, as `docker save -o FILE` does: a tar
+   * (default) to a file or a stream, or a directory (`format: 'oci-dir'`). `index.json` names
+   * each image by the references given (a manifest digest: by all its `name:tag` references),
+   * in `org.opencontainers.image.ref.name` and `io.containerd.image.name`, so `skopeo`,
+   * `umoci`, `docker load` and {@link load} read it back. A file or directory appears only when complete.
+   *
+   * @throws SandboxError ERR_IMAGE_NOT_FOUND (not in the store), ERR_INVALID_OPTION (a
+   *   non-empty directory destination), ERR_DIGEST_MISMATCH (a corrupt blob), ERR_CANCELED.
+   *
+   * @example
+   * ```ts
+   * await store.save(['127.0.0.1:5000/busybox:1'], './busybox.tar');
+   * await store.save(['localhost/app:1'], './app-oci', { format: 'oci-dir' });
+   * ```
+   */
+  async save(references: string | string[], destination: string | Writable, options: SaveOptions = {}): Promise<void> {
+    check(references, 'references', ow.any(referenceInput, ow.array.nonEmpty.ofType(referenceInput)));
+    check(destination, 'destination', ow.any(ow.string.nonEmpty, ow.object.instanceOf(Writable)));
+    check(options, 'options', ow.object.exactShape({
+      format: ow.optional.string.oneOf(['oci-archive', 'oci-dir']),
+      signal: ow.optional.object.instanceOf(AbortSignal),
+    }));
+    const index = await readReferences(this.root);
+    const items = new Map<string, SaveItem>();
+    for (const input of typeof references === 'string' ? [references] : references) {
+      const { record, keys } = find(index, input);
+      const names = sha256Digest.test(input) ? namesOf(index, record.digest) : keys;
+      const item = items.get(record.digest) ?? { record, names: [] };
+      for (const name of names) if (!name.includes('@') && !item.names.includes(name)) item.names.push(name);
+      items.set(record.digest, item);
+    }
+    await saveImages(this.root, [...items.values()], typeof destination === 'string' ? resolvePath(destination) : destination, options);
+  }
+
+  /**
+   * Makes a new image from a finished sandbox, as `docker commit` does: the writable layer it
+   * kept in `upperDir` (see the run option `upperDir`) becomes a new gzip layer on top of the
+   * layers of `from`, deletions as OCI whiteouts, with modes, owners, mtimes, links and xattrs.
+   * The new config is `from`'s with the layer, a history entry and `config` changes. The image
+   * is recorded as `reference` and returned as {@link inspect} describes it.
+   *
+   * @throws SandboxError ERR_IMAGE_NOT_FOUND (`from` is not in the store), ERR_INVALID_OPTION
+   *   (no `upper/` in `upperDir`, a bad reference), ERR_UNSUPPORTED (a file name starting with
+   *   `.wh.`, an overlay redirect or metacopy), ERR_PERMISSION (unreadable files).
+   *
+   * @example
+   * ```ts
+   * await run({ image: '127.0.0.1:5000/busybox:1', upperDir: '/tmp/box', command: ['sh', '-c', 'echo hi > /greeting; rm /etc/motd'] });
+   * const image = await store.commit({ from: '127.0.0.1:5000/busybox:1', upperDir: '/tmp/box', reference: 'localhost/greeter:1', config: { cmd: ['cat', '/greeting'] } });
+   * await run({ image: 'localhost/greeter:1' });
+   * ```
+   */
+  async commit(options: CommitOptions): Promise<ImageInfo> {
+    check(options, 'options', ow.object.exactShape({
+      from: referenceInput,
+      upperDir: ow.string.nonEmpty,
+      reference: referenceInput,
+      config: ow.optional.object.exactShape({
+        cmd: ow.optional.array.ofType(ow.string),
+        entrypoint: ow.optional.array.ofType(ow.string),
+        env: ow.optional.array.ofType(ow.string.matches(/^[^=]+=/)),
+        workingDir: ow.optional.string,
+        user: ow.optional.string,
+        labels: ow.optional.object.valuesOfType(ow.string),
+      }),
+      message: ow.optional.string,
+      author: ow.optional.string,
+    }));
+    const parent = find(await readReferences(this.root), options.from).record;
+    const record = await commitImage(this.root, parent, { ...options, upperDir: resolvePath(options.upperDir) });
     return this.#info(await readStoredImage(this.root, record), await readReferences(this.root));
   }
 
