@@ -75,6 +75,8 @@ Napi::Value LinkAt(const Napi::CallbackInfo& info) {
   std::string name = pathArg(info, 2);
   int r = linkat(fd, "", dirfd, name.c_str(), AT_EMPTY_PATH);
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
 // The names of a file's extended attributes, as an array; a negative errno when they cannot be listed.
 Napi::Value Llistxattr(const Napi::CallbackInfo& info) {
   std::string path = pathArg(info, 0);
