@@ -29,7 +29,9 @@ export type ErrorCode =
   | 'ERR_SANDBOX_STOPPED'
   | 'ERR_FILE'
   | 'ERR_NOT_FOUND'
-  | 'ERR_IN_USE';
+  | 'ERR_IN_USE'
+  | 'ERR_POOL_CLOSED'
+  | 'ERR_POOL_EXHAUSTED';
 
 const brand = Symbol.for('nsbox.SandboxError');
 

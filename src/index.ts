@@ -6,6 +6,7 @@ export { Sandbox, type CreateOptions, type ExecOptions, type SandboxStats, type 
 export { RunError, type RunResult, type ResourceUsage } from './result.js';
 export { SandboxError, SetupError, isSandboxError, type ErrorCode } from './errors.js';
 export type { SandboxOptions, ImageInput, LayerStack, Mount, BindMount, TmpfsMount, VolumeMount, Limits } from './options.js';
+export { createPool, SandboxPool, type PoolOptions, type PoolStats } from './pool/pool.js';
 export { createVolume, listVolumes, removeVolume, type VolumeInfo } from './volume/volumes.js';
 export type { ImageConfig } from './image/image-config.js';
 export type { RlimitName } from './security.js';

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// The warm pool: one fresh sandbox per call, refilled in the background, clear errors when closed or exhausted.
+import test from 'ava';
+import { createPool, RunError } from '../../src/index.js';
+import { ownCgroups } from '../helpers/sandbox.js';
+
+test('every call gets a fresh sandbox: no file, process or environment survives from the previous one', async (t) => {
+  await using pool = await createPool({ image: 'host', size: 2 });
+  t.is(pool.stats().ready, 2);
+  const first = await pool.run(async (box) => {
+    await box.exec(['sh', '-c', 'echo secret > /tmp/left-behind; sleep 1000 &']);
+    return { id: box.id, hostname: (await box.exec(['hostname'])).stdout };
+  });
+  const second = await pool.run(async (box) => {
+    const files = await box.exec(['sh', '-c', 'cat /tmp/left-behind 2>&1; ps -e -o comm= 2>/dev/null || ls /proc | grep -c "^[0-9]"'], { reject: false });
+    return { id: box.id, files: files.stdout, hostname: (await box.exec(['hostname'])).stdout };
+  });
+  t.not(second.id, first.id);
+  t.not(second.hostname, first.hostname);
+  t.regex(second.files, /No such file/);
+  t.notRegex(second.files, /sleep/);
+  const { stdout } = await pool.run(['sh', '-c', 'echo $((6 * 7))']);
+  t.is(stdout, '42\n');
+  await t.throwsAsync(pool.run(['sh', '-c', 'exit 3']), { instanceOf: RunError });
+  await waitFor(() => pool.stats().ready === 2);
+  t.is(pool.stats().ready, 2, 'refilled in the background');
+  t.is(pool.stats().inUse, 0);
+});
+
+test('calls beyond maxSandboxes wait in the queue, and fail with ERR_POOL_EXHAUSTED after queueTimeout', async (t) => {
+  await using pool = await createPool({ image: 'host', size: 1, maxSandboxes: 1, queueTimeout: 300 });
+  let release!: () => void;
+  const holding = pool.run((box) => new Promise<string>((resolve) => (release = () => resolve(box.id))));
+  await waitFor(() => pool.stats().inUse === 1);
+  const queued = pool.run(['true']);
+  const exhausted = await t.throwsAsync(queued, { code: 'ERR_POOL_EXHAUSTED' });
+  t.regex(exhausted!.message, /within 300 ms/);
+  const waiting = pool.run(['echo', 'after']);
+  await waitFor(() => pool.stats().waiting === 1);
+  release();
+  await holding;
+  t.is((await waiting).stdout, 'after\n', 'a waiting call gets the next sandbox');
+});
+
+test('a closed pool refuses calls, fails its waiters and leaves no sandbox behind', async (t) => {
+  const pool = await createPool({ image: 'host', size: 2, maxSandboxes: 2 });
+  const ids = await Promise.all([pool.run(async (box) => box.id), pool.run(async (box) => box.id)]);
+  t.is(new Set(ids).size, 2);
+  let release!: () => void;
+  const a = pool.run(() => new Promise<void>((resolve) => (release = resolve)));
+  const b = pool.run(() => new Promise<void>((resolve) => setTimeout(resolve, 50)));
+  await waitFor(() => pool.stats().inUse === 2);
+  const waiter = pool.run(['true']);
+  const closing = pool.close();
+  await t.throwsAsync(waiter, { code: 'ERR_POOL_CLOSED' });
+  await t.throwsAsync(pool.run(['true']), { code: 'ERR_POOL_CLOSED' });
+  release();
+  await Promise.all([a, b, closing]);
+  t.deepEqual(pool.stats(), { ready: 0, starting: 0, inUse: 0, waiting: 0, created: pool.stats().created, failed: 0 });
+  t.deepEqual(ownCgroups().filter((dir) => ids.some((id) => dir.endsWith(id))), []);
+});
+
+test('createPool checks its options and reports why sandboxes cannot start', async (t) => {
+  await t.throwsAsync(createPool({ image: 'host', size: -1 }), { code: 'ERR_INVALID_OPTION' });
+  await t.throwsAsync(createPool({ image: 'host', size: 4, maxSandboxes: 2 }), { code: 'ERR_INVALID_OPTION', message: /maxSandboxes/ });
+  await t.throwsAsync(createPool({ image: 'host', queueTimeout: 'soon' }), { code: 'ERR_INVALID_OPTION' });
+  await t.throwsAsync(createPool({ image: '/no/such/rootfs' }), { code: 'ERR_IMAGE_NOT_FOUND' });
+  await t.throwsAsync(createPool({ image: 'host', limits: { memory: 'lots' } }), { code: 'ERR_INVALID_OPTION' });
+});
+
+async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10));
+}
