@@ -31,7 +31,7 @@ function summarize(samples: number[]): ExecPoolStats {
   return { runs: sorted.length, p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1)!), mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length) };
 }
 
-async function measure(runs: number, warmup: number, once: () => Promise<unknown>): Promise<ExecPoolStats> {
+async function measure(runs: number, warmup: number, once: () => PromiseLike<unknown>): Promise<ExecPoolStats> {
   for (let i = 0; i < warmup; i++) await once();
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {

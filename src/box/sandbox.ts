@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import ow, { ArgumentError, type BasePredicate } from 'ow';
 import { newCgroupId } from '../cgroup/cgroup.js';
-import { isSandboxError, SandboxError } from '../errors.js';
+import { isSandboxError, SandboxError, SetupError } from '../errors.js';
 import { launchExec } from '../exec-launch.js';
 import type { ImageConfig } from '../image/image-config.js';
 import { launch, type SandboxContext } from '../launch.js';
@@ -280,7 +280,14 @@ export class Sandbox {
       const cwd = execOptions.cwd === undefined ? (context.options.cwd ?? (context.image.config.workingDir || '/')) : sandboxPath(execOptions.cwd);
       const ptyMaster = execOptions.tty ? this.#openTerminal(execOptions.tty === true ? { columns: 80, rows: 24 } : execOptions.tty) : -1;
       const env = { ...(execOptions.tty ? { TERM: 'xterm' } : {}), ...execOptions.env };
-      return launchExec(context, { argv: command, env, cwd, user, failStage: shared.failStage, ptyMaster }, stdio);
+      try {
+        return await launchExec(context, { argv: command, env, cwd, user, failStage: shared.failStage, ptyMaster }, stdio);
+      } catch (error) {
+        // pid 1 ended between the check above and the setns: the sandbox stopped under us.
+        if (error instanceof SetupError && error.stage === 'join-namespaces' && error.errnoCode === 'ESRCH')
+          throw new SandboxError('ERR_SANDBOX_STOPPED', `Sandbox ${this.id} stopped`, { cause: error });
+        throw error;
+      }
     });
     this.#execs.add(process as SandboxProcess<string | Buffer>);
     process.result.finally(() => this.#execs.delete(process as SandboxProcess<string | Buffer>)).catch(() => {});

@@ -16,6 +16,7 @@ import { parseDuration } from '../units.js';
  * ```
  */
 export type PoolOptions = CreateOptions & {
+  // limits.timeout bounds each call (its command, or everything `fn` does), not a sandbox's life.
   /** Sandboxes kept started and waiting for a call (default 2). */
   size?: number;
   /** Most sandboxes alive at once, ready and in use (default 4 × size). Calls past it wait in a queue. */
@@ -85,6 +86,7 @@ function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): a
  */
 export class SandboxPool {
   readonly #options: CreateOptions;
+  readonly #callTimeoutMs: number;
   readonly #size: number;
   readonly #max: number;
   readonly #queueTimeoutMs: number;
@@ -100,8 +102,9 @@ export class SandboxPool {
   #retryTimer: NodeJS.Timeout | undefined;
 
   /** @internal Use {@link createPool}. */
-  constructor(options: CreateOptions, size: number, max: number, queueTimeoutMs: number) {
+  constructor(options: CreateOptions, callTimeoutMs: number, size: number, max: number, queueTimeoutMs: number) {
     this.#options = options;
+    this.#callTimeoutMs = callTimeoutMs;
     this.#size = size;
     this.#max = max;
     this.#queueTimeoutMs = queueTimeoutMs;
@@ -126,9 +129,14 @@ export class SandboxPool {
   async run(commandOrFn: string[] | ((box: Sandbox) => Promise<unknown>), options?: ExecOptions): Promise<unknown> {
     if (typeof commandOrFn !== 'function') check(commandOrFn, 'command', ow.array.nonEmpty.ofType(ow.string));
     const box = await this.#acquire();
+    // The call's deadline (limits.timeout): a command gets it as its exec timeout; `fn` has its
+    // sandbox killed when it passes, so whatever it still runs there ends.
+    const timer = typeof commandOrFn === 'function' && this.#callTimeoutMs > 0 ? setTimeout(() => void box.remove(), this.#callTimeoutMs) : undefined;
     try {
-      return typeof commandOrFn === 'function' ? await commandOrFn(box) : await box.exec(commandOrFn, options);
+      if (typeof commandOrFn === 'function') return await commandOrFn(box);
+      return await box.exec(commandOrFn, { ...(this.#callTimeoutMs > 0 && { timeout: this.#callTimeoutMs }), ...options });
     } finally {
+      clearTimeout(timer);
       this.#release(box);
     }
   }
@@ -300,7 +308,12 @@ export async function createPool(options: PoolOptions): Promise<SandboxPool> {
   if (max < ready) throw new SandboxError('ERR_INVALID_OPTION', `Invalid pool option: maxSandboxes (${max}) is less than size (${ready})`);
   const queueTimeoutMs = queueTimeout === undefined ? 30_000 : parseDuration(queueTimeout);
   if (queueTimeoutMs === undefined) throw new SandboxError('ERR_INVALID_OPTION', `Invalid pool option: queueTimeout must be milliseconds or a duration like 5s, got \`${String(queueTimeout)}\``);
-  const pool = new SandboxPool(createOptions, ready, max, queueTimeoutMs);
+  // A pooled sandbox waits for its call without a deadline; limits.timeout applies to each call.
+  const { limits, ...rest } = createOptions;
+  const { timeout: callTimeout, ...sandboxLimits } = typeof limits === 'object' && limits !== null ? limits : {};
+  const callTimeoutMs = callTimeout === undefined ? 0 : parseDuration(callTimeout);
+  if (callTimeoutMs === undefined) throw new SandboxError('ERR_INVALID_OPTION', `Invalid pool option: limits.timeout must be milliseconds or a duration like 2s, got \`${String(callTimeout)}\``);
+  const pool = new SandboxPool({ ...rest, ...(limits !== undefined && { limits: typeof limits === 'object' && limits !== null ? sandboxLimits : limits }) } as CreateOptions, callTimeoutMs, ready, max, queueTimeoutMs);
   pool.fill();
   try {
     await pool.warm();
