@@ -25,7 +25,10 @@ export type ErrorCode =
   | 'ERR_OOM'
   | 'ERR_OUTPUT_LIMIT'
   | 'ERR_NATIVE_LOAD'
-  | 'ERR_CGROUP';
+  | 'ERR_CGROUP'
+  | 'ERR_NETWORK'
+  | 'ERR_NETWORK_NOT_FOUND'
+  | 'ERR_PORT_IN_USE';
 
 const brand = Symbol.for('nsbox.SandboxError');
 

@@ -8,6 +8,7 @@
 
 #include "exit_watcher.h"
 #include "fsops.h"
+#include "netns.h"
 #include "spawn_worker.h"
 
 namespace {
@@ -35,6 +36,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mknod", Napi::Function::New(env, sbx::fsops::Mknod, "mknod"));
   exports.Set("lsetxattr", Napi::Function::New(env, sbx::fsops::Lsetxattr, "lsetxattr"));
   exports.Set("lgetxattr", Napi::Function::New(env, sbx::fsops::Lgetxattr, "lgetxattr"));
+  exports.Set("netnsCreate", Napi::Function::New(env, sbx::netns::Create, "netnsCreate"));
+  exports.Set("netnsRemove", Napi::Function::New(env, sbx::netns::Remove, "netnsRemove"));
+  exports.Set("deleteLink", Napi::Function::New(env, sbx::netns::DeleteLink, "deleteLink"));
   return exports;
 }
 

@@ -169,4 +169,10 @@ export interface NativeAddon {
   lsetxattr(path: string, name: string, value: Buffer): number;
   /** llistxattr + lgetxattr of one name; null when absent. */
   lgetxattr(path: string, name: string): Buffer | null;
+  /** Creates a persistent network namespace bound on `path` (a new file in `dir`, made a shared mount point). null on success. */
+  netnsCreate(dir: string, path: string): { syscall: string; errno: number } | null;
+  /** Unmounts (detached) and unlinks a namespace file; missing is fine. null on success. */
+  netnsRemove(path: string): { syscall: string; errno: number } | null;
+  /** RTM_DELLINK by name in the host namespace. Returns 0 or a negative errno (-ENODEV: no such link). */
+  deleteLink(name: string): number;
 }
