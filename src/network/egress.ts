@@ -103,9 +103,13 @@ function match(rule: EgressRule): string {
  */
 export function egressChains(policy: EgressPolicy | undefined, nameservers: string[]): { forward: string[]; host: string[] } {
   const dns = nameservers.map((server) => `ip daddr ${server} meta l4proto { tcp, udp } th dport 53 accept`);
-  const rules = (policy?.rules ?? []).map((rule) => `${match(rule)} ${rule.action === 'allow' ? 'accept' : 'drop'}`);
+  const rules = (policy?.rules ?? []).map((rule) => `${match(rule)} ${rule.action === 'allow' ? 'accept' : deny}`);
   return {
-    forward: [...dns, ...rules, (policy?.default ?? 'allow') === 'allow' ? 'accept' : 'drop'],
-    host: [...dns, ...rules, 'drop'],
+    forward: [...dns, ...rules, (policy?.default ?? 'allow') === 'allow' ? 'accept' : deny],
+    host: [...dns, ...rules, deny],
   };
 }
+
+// Refused at once (the sandbox's connect() fails with EHOSTUNREACH) rather than left to time out,
+// so code in the sandbox learns it may not, instead of hanging.
+const deny = 'reject with icmpx admin-prohibited';

@@ -9,9 +9,10 @@ import { SandboxError } from '../errors.js';
 import { runDir, stateDir } from '../paths.js';
 import { withLock } from '../store/lock.js';
 import { formatAddress, formatCidr, hostRoutes, nthAddress, overlaps, parseCidr, type Ipv4Block } from './ipv4.js';
+import { collectLeftoverNetworks } from './collect.js';
 import { deleteLink } from './netns.js';
 import { ensureTables, nftApply, nftList, TABLE } from './nft.js';
-import { check, cidrString, networkName } from './validate.js';
+import { check, networkName } from './validate.js';
 
 /** The network sandboxes join when they ask for a bridged network without naming one. */
 export const DEFAULT_NETWORK = 'nsbox0';
@@ -61,6 +62,14 @@ export interface NetworkDefinition {
   subnet: string;
   gateway: string;
   bridge: string;
+}
+
+function subnetRule(text: string) {
+  const block = parseCidr(text, true);
+  return {
+    validator: block !== undefined && block.prefix >= 8 && block.prefix <= 28,
+    message: (label: string) => `Expected ${label} to be an IPv4 subnet from /8 to /28 with no host bits set, such as 10.231.5.0/24; got \`${text}\``,
+  };
 }
 
 function definitionsDir(): string {
@@ -151,7 +160,7 @@ function withDefinitionsLock<T>(fn: () => Promise<T>): Promise<T> {
  */
 export async function createNetwork(name: string, options: CreateNetworkOptions = {}): Promise<NetworkInfo> {
   check(name, 'name', networkName);
-  check(options, 'options', ow.object.exactShape({ subnet: ow.optional.string.validate((s) => ({ validator: parseCidr(s, true) !== undefined && parseCidr(s, true)!.prefix >= 8 && parseCidr(s, true)!.prefix <= 28, message: (label: string) => `Expected ${label} to be an IPv4 subnet from /8 to /28 with no host bits set, such as 10.231.5.0/24; got \`${s}\`` })) }));
+  check(options, 'options', ow.object.exactShape({ subnet: ow.optional.string.validate(subnetRule) }));
   const definition = await withDefinitionsLock(async () => define(name, options.subnet));
   return { ...definition, sandboxes: [] };
 }
@@ -233,7 +242,6 @@ async function deactivateNetwork(network: NetworkDefinition): Promise<void> {
  */
 export async function removeNetwork(name: string): Promise<void> {
   check(name, 'name', networkName);
-  const { collectLeftoverNetworks } = await import('./collect.js');
   await collectLeftoverNetworks();
   await withDefinitionsLock(async () => {
     const network = readDefinitions().find((n) => n.name === name);

@@ -9,7 +9,7 @@ import { SandboxError } from '../errors.js';
 /** @internal The table name in both families. */
 export const TABLE = 'nsbox';
 // An empty set whose name says which layout of the table this is (table comments do not list in nft 1.0).
-const schemaMarker = 'schema_1';
+const schemaMarker = 'schema_2';
 
 // By absolute path: PATH may find another `nft` first (npm's node_modules/.bin has @vercel/nft's).
 const nftCandidates = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft', '/usr/local/sbin/nft'];
@@ -95,7 +95,7 @@ table inet ${TABLE} {
     # From outside into a network: only published ports.
     oifname @bridges iifname != @bridges ct status dnat accept
     oifname @bridges iifname != @bridges drop
-    iifname @bridges oifname @bridges iifname . oifname != @same_network drop
+    iifname @bridges oifname @bridges iifname . oifname != @same_network reject with icmpx admin-prohibited
     ip saddr vmap @egress
   }
   chain nat_prerouting {
