@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// Nothing is left after release (no veth, nft rule, lease, namespace or file), nor after a failed
+// attach; what a SIGKILLed host left is collected by the next collectLeftoverNetworks().
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { attachSandbox, collectLeftoverNetworks, listNetworks } from '../../src/index.js';
+import { bridgePorts, fetchFrom, freePort, newId, serveIn, testNetwork, tracesOf } from './helpers.js';
+
+const fixture = new URL('../fixtures/network-attach.ts', import.meta.url).pathname;
+
+test.serial('release removes the veth, the nft rules, the lease, the namespace and the files', async (t) => {
+  const network = await testNetwork(t);
+  const id = newId();
+  const port = await freePort();
+  const box = await attachSandbox({ id, name: 'gone', network: network.name, publish: [{ host: port, container: 80 }], egress: { default: 'deny' } });
+  t.teardown(() => box.release());
+  t.is(bridgePorts(network.bridge).length, 1);
+  const before = tracesOf(id);
+  // Its chains, its map elements, the namespace, the lease, its member entry and files.
+  for (const expected of ['nft inet: chain egress-', 'nft inet: chain host-', 'nft bridge: chain port-', '/run/nsbox/netns/', 'lease ', '/members/', '/files/'])
+    t.true(before.some((line) => line.includes(expected)), `${expected} in ${before.join('\n')}`);
+
+  await box.release();
+  await box.release(); // idempotent
+  t.deepEqual(tracesOf(id), []);
+  t.deepEqual(bridgePorts(network.bridge), []);
+  t.false(existsSync(box.netnsPath));
+  t.truthy((await fetchFrom(undefined, `http://127.0.0.1:${port}/`, { timeoutMs: 1000 })).error);
+});
+
+test.serial('a failed attach leaves nothing behind', async (t) => {
+  const network = await testNetwork(t);
+  const id = newId();
+  const port = await freePort();
+  const first = await attachSandbox({ id: newId(), name: 'first', network: network.name, publish: [{ host: port, container: 80 }] });
+  t.teardown(() => first.release());
+  // Fails at the port, after nothing; then with a clashing name, after the port was held.
+  await t.throwsAsync(attachSandbox({ id, name: 'second', network: network.name, publish: [{ host: port, container: 80 }] }), { code: 'ERR_PORT_IN_USE' });
+  t.deepEqual(tracesOf(id), []);
+  const other = await freePort();
+  await t.throwsAsync(attachSandbox({ id, name: 'first', network: network.name, publish: [{ host: other, container: 80 }] }), { code: 'ERR_INVALID_OPTION' });
+  t.deepEqual(tracesOf(id), []);
+  t.is(bridgePorts(network.bridge).length, 1);
+  // The port held during the failed attempt is free again.
+  const retry = await attachSandbox({ id, name: 'second', network: network.name, publish: [{ host: other, container: 80 }] });
+  await retry.release();
+});
+
+test.serial('what a SIGKILLed host left is collected: rules, veth, lease, namespace, member, port', async (t) => {
+  const network = await testNetwork(t);
+  const port = await freePort();
+  const peer = await attachSandbox({ id: newId(), name: 'survivor', network: network.name });
+  t.teardown(() => peer.release());
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, network.name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    child.once('exit', (code) => reject(new Error(`fixture exited ${code}`)));
+  });
+  const crashed = JSON.parse(line) as { id: string; netnsPath: string; address: string };
+  await serveIn(t, crashed.netnsPath, 80, 'still here');
+  t.deepEqual(await fetchFrom(undefined, `http://127.0.0.1:${port}/`), { body: 'still here' });
+  t.true(readFileSync(peer.hostsFile, 'utf8').includes(`${crashed.address}\tcrashed\n`));
+
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  t.not(tracesOf(crashed.id).length, 0);
+  t.is(bridgePorts(network.bridge).length, 2);
+
+  t.true((await collectLeftoverNetworks()) >= 1);
+  t.deepEqual(tracesOf(crashed.id), []);
+  t.is(bridgePorts(network.bridge).length, 1);
+  t.false(readFileSync(peer.hostsFile, 'utf8').includes('crashed'));
+  t.deepEqual((await listNetworks()).find((n) => n.name === network.name)?.sandboxes, [peer.netnsPath.split('/').pop()]);
+  // Its host port and its name can be used again.
+  const again = await attachSandbox({ id: newId(), name: 'crashed', network: network.name, publish: [{ host: port, container: 80 }] });
+  await again.release();
+});
