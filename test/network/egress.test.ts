@@ -53,7 +53,7 @@ test.serial('the host is closed to sandboxes unless a rule names it', async (t) 
   const port = await freePort();
   const server = createServer((_req, res) => res.end('host service'));
   await new Promise<void>((resolve) => server.listen({ host: '0.0.0.0', port }, resolve));
-  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const network = await testNetwork(t);
   const plain = await attachSandbox({ id: newId(), name: 'plain', network: network.name });
   t.teardown(() => plain.release());

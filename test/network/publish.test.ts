@@ -21,7 +21,7 @@ test.serial('an HTTP server in the sandbox answers through a port published on 1
   // Released: the port is free again for anyone.
   const server = createServer();
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ host: '127.0.0.1', port }, resolve));
-  await new Promise((resolve) => server.close(resolve));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
 test.serial('a UDP port is published too', async (t) => {
@@ -38,7 +38,7 @@ test.serial('a host port a host service holds is ERR_PORT_IN_USE, and nothing is
   const port = await freePort();
   const service = createServer();
   await new Promise<void>((resolve) => service.listen({ host: '127.0.0.1', port }, resolve));
-  t.teardown(() => new Promise((resolve) => service.close(resolve)));
+  t.teardown(() => new Promise<void>((resolve) => service.close(() => resolve())));
   const error = await t.throwsAsync(attachSandbox({ id: newId(), name: 'web', network: network.name, publish: [{ host: port, container: 80 }] }));
   t.true(isSandboxError(error));
   t.is((error as { code?: string }).code, 'ERR_PORT_IN_USE');
