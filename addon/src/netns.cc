@@ -10,6 +10,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -58,9 +59,27 @@ Failure makeSharedMountPoint(const std::string& dir) {
   return {};
 }
 
+// In the new namespace (the socket is made there): loopback comes up, as in every sandbox.
+Failure loopbackUp() {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return {"socket", errno};
+  ifreq request;
+  memset(&request, 0, sizeof(request));
+  strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  Failure failure;
+  if (ioctl(sock, SIOCGIFFLAGS, &request) != 0) {
+    failure = {"ioctl", errno};
+  } else {
+    request.ifr_flags |= IFF_UP;
+    if (ioctl(sock, SIOCSIFFLAGS, &request) != 0) failure = {"ioctl", errno};
+  }
+  close(sock);
+  return failure;
+}
+
 }  // namespace
 
-// create(dir, path): dir must exist; path (inside dir) must not.
+// create(dir, path): dir must exist; path (inside dir) must not. The namespace has loopback up.
 Napi::Value Create(const Napi::CallbackInfo& info) {
   std::string dir = stringArg(info, 0);
   std::string path = stringArg(info, 1);
@@ -78,6 +97,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       failure = {"unshare", errno};
       return;
     }
+    failure = loopbackUp();
+    if (failure.syscall != nullptr) return;
     if (mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0) failure = {"mount", errno};
   });
   worker.join();

@@ -16,7 +16,7 @@ import { activateNetwork, DEFAULT_NETWORK, ensureDir, getNetwork, ipamDir, netwo
 import { parseAddress } from './ipv4.js';
 import { createNetns, removeNetns } from './netns.js';
 import { portMappingShape, reservePorts, resolveMappings, type PortMapping, type PortReservation, type ResolvedPortMapping } from './publish.js';
-import { addSandboxRules, removeRulesOf } from './rules.js';
+import { addSandboxRules, removeRulesOf, removeSandboxRules, type SandboxRules } from './rules.js';
 import { check, networkNamePattern } from './validate.js';
 
 /**
@@ -88,6 +88,8 @@ export interface AttachmentRecord {
   network: string;
   netns?: string;
   netconf?: NetconfBridge;
+  /** Once added: what the sandbox's nft objects were made from, to delete exactly those. */
+  rules?: SandboxRules;
 }
 
 type NetconfBridge = Record<string, unknown> & { type: 'bridge'; name: string };
@@ -188,15 +190,16 @@ export async function attachSandbox(options: AttachOptions): Promise<NetworkAtta
     record.netns = createNetns(id);
     record.netconf = netconf(network);
     writeRecord(record);
-    const context = { containerId: id, netns: record.netns };
-    await runCniPlugin('ADD', { name: network.name, type: 'loopback' }, { ...context, ifname: 'lo' });
-    const result = await runCniPlugin('ADD', record.netconf, { ...context, ifname: 'eth0' });
+    // Loopback is already up (the addon brings it up): one plugin run, not two.
+    const result = await runCniPlugin('ADD', record.netconf, { containerId: id, netns: record.netns, ifname: 'eth0' });
     const [address, prefix] = (result?.ips?.[0]?.address ?? '').split('/');
     const veth = result?.interfaces?.find((i) => !i.sandbox && i.name !== network.bridge)?.name;
     if (!address || !prefix || !veth) throw new SandboxError('ERR_NETWORK', `The CNI bridge plugin returned no address or host veth: ${JSON.stringify(result)}`);
     // Ports published on 127.0.0.1 reach the bridge with a loopback source until masqueraded.
     writeFileSync(`/proc/sys/net/ipv4/conf/${network.bridge}/route_localnet`, '1');
-    await addSandboxRules({ id, address, veth, publish: mappings, egress: options.egress, nameservers: resolv.nameservers });
+    record.rules = { id, address, veth, publish: mappings, egress: options.egress, nameservers: resolv.nameservers };
+    await addSandboxRules(record.rules);
+    writeRecord(record);
     const files = await lockNetwork(network.name, async () => {
       writeFileSync(join(membersDir(network.name), `${id}.json`), JSON.stringify({ id, name, address }));
       const written = writeSandboxFiles(network.name, id, resolv);
@@ -243,7 +246,10 @@ export async function undo(record: AttachmentRecord, ports: PortReservation | un
       errors.push(error);
     }
   };
-  await attempt(() => removeRulesOf((owner) => owner === id));
+  await attempt(async () => {
+    // What was added, deleted by name in one transaction; if anything is amiss, found by listing.
+    if (!record.rules || !(await removeSandboxRules(record.rules).then(() => true, () => false))) await removeRulesOf((owner) => owner === id);
+  });
   if (record.netns && record.netconf && existsSync(record.netns)) {
     await attempt(() => runCniPlugin('DEL', record.netconf!, { containerId: id, netns: record.netns!, ifname: 'eth0' }));
   }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Runs CNI plugins (bridge, host-local, loopback from containernetworking-plugins) as the CNI spec says:
+// Runs CNI plugins (bridge, which runs host-local, from containernetworking-plugins) as the CNI spec says:
 // the command in the environment, the network configuration on stdin, the result as JSON on stdout.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';

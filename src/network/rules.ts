@@ -55,6 +55,26 @@ export async function addSandboxRules(rules: SandboxRules): Promise<void> {
   }
 }
 
+/** @internal Deletes exactly what {@link addSandboxRules} added. Fails (changing nothing) if any of it is missing. */
+export async function removeSandboxRules(rules: SandboxRules): Promise<void> {
+  const { id, address, veth } = rules;
+  const lines = [
+    `delete element inet ${TABLE} egress { ${address} }`,
+    `delete element inet ${TABLE} host_access { ${address} }`,
+    ...rules.publish.map((m) =>
+      m.hostIp === '0.0.0.0' ? `delete element inet ${TABLE} publish_any { ${m.protocol} . ${m.host} }` : `delete element inet ${TABLE} publish { ${m.hostIp} . ${m.protocol} . ${m.host} }`,
+    ),
+    `delete element bridge ${TABLE} ports { "${veth}" }`,
+    `flush chain inet ${TABLE} egress-${id}`,
+    `delete chain inet ${TABLE} egress-${id}`,
+    `flush chain inet ${TABLE} host-${id}`,
+    `delete chain inet ${TABLE} host-${id}`,
+    `flush chain bridge ${TABLE} port-${id}`,
+    `delete chain bridge ${TABLE} port-${id}`,
+  ];
+  await nftApply(`${lines.join('\n')}\n`);
+}
+
 type Element = unknown;
 
 function elementKey(value: Element): string {

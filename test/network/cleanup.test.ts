@@ -83,3 +83,19 @@ test.serial('what a SIGKILLed host left is collected: rules, veth, lease, namesp
   const again = await attachSandbox({ id: newId(), name: 'crashed', network: network.name, publish: [{ host: port, container: 80 }] });
   await again.release();
 });
+
+test.serial('sandboxes attached and released all at once get distinct addresses, complete hosts files, and leave nothing', async (t) => {
+  const network = await testNetwork(t);
+  const ids = Array.from({ length: 12 }, () => newId());
+  const boxes = await Promise.all(ids.map((id, i) => attachSandbox({ id, name: `box${i}`, network: network.name })));
+  t.teardown(() => Promise.all(boxes.map((box) => box.release())));
+  t.is(new Set(boxes.map((box) => box.address)).size, ids.length);
+  t.is(bridgePorts(network.bridge).length, ids.length);
+  for (const box of boxes) {
+    const hosts = readFileSync(box.hostsFile, 'utf8');
+    for (const [i, other] of boxes.entries()) t.true(hosts.includes(`${other.address}\tbox${i}\n`));
+  }
+  await Promise.all(boxes.map((box) => box.release()));
+  t.deepEqual(ids.flatMap((id) => tracesOf(id)), []);
+  t.deepEqual(bridgePorts(network.bridge), []);
+});

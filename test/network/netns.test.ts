@@ -20,6 +20,7 @@ test('a namespace is made, bound on its file, and removed', (t) => {
   // Another namespace than ours, with loopback only (/proc/net follows the namespace; /sys/class/net is the host's sysfs).
   const inside = execFileSync('nsenter', [`--net=${path}`, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).trim();
   t.not(inside, readlinkSync('/proc/self/ns/net'));
+  t.regex(execFileSync('nsenter', [`--net=${path}`, 'ip', '-o', 'link', 'show', 'lo'], { encoding: 'utf8' }), /<LOOPBACK,UP,LOWER_UP>/);
   t.is(execFileSync('nsenter', [`--net=${path}`, 'cat', '/proc/net/dev'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(':')).map((l) => l.split(':')[0]!.trim()).join(), 'lo');
 
   t.throws(() => createNetns(id), { code: 'ERR_NETWORK', message: /open: EEXIST/ });
