@@ -9,7 +9,7 @@ import { SandboxError } from '../errors.js';
 /** @internal The table name in both families. */
 export const TABLE = 'nsbox';
 // An empty set whose name says which layout of the table this is (table comments do not list in nft 1.0).
-const schemaMarker = 'schema_2';
+const schemaMarker = 'schema_3';
 
 // By absolute path: PATH may find another `nft` first (npm's node_modules/.bin has @vercel/nft's).
 const nftCandidates = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft', '/usr/local/sbin/nft'];
@@ -97,6 +97,8 @@ table inet ${TABLE} {
     oifname @bridges iifname != @bridges drop
     iifname @bridges oifname @bridges iifname . oifname != @same_network reject with icmpx admin-prohibited
     ip saddr vmap @egress
+    # No sandbox has that source address (the bridge ports drop spoofed ones too).
+    iifname @bridges drop
   }
   chain nat_prerouting {
     type nat hook prerouting priority dstnat; policy accept;

@@ -5,7 +5,8 @@
 import test from 'ava';
 import { createServer } from 'node:http';
 import { attachSandbox } from '../../src/index.js';
-import { fetchFrom, freePort, newId, serveIn, testHost, testNetwork } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { connectFrom, fetchFrom, freePort, newId, serveIn, testHost, testNetwork } from './helpers.js';
 
 test.serial('default deny with an allow rule: only the allowed port of the test host answers', async (t) => {
   const host = await testHost(t);
@@ -80,4 +81,18 @@ test.serial('a sandbox does not reach another network', async (t) => {
   await serveIn(t, a.netnsPath, 80, 'first network');
   t.deepEqual(await fetchFrom(a.netnsPath, `http://${a.address}/`), { body: 'first network' });
   t.is((await fetchFrom(b.netnsPath, `http://${a.address}/`, { timeoutMs: 1500 })).error, 'EHOSTUNREACH');
+});
+
+test.serial('a sandbox cannot escape its rules with another source address', async (t) => {
+  const host = await testHost(t);
+  await serveIn(t, host.netns, 8082, 'denied');
+  const network = await testNetwork(t);
+  const strict = await attachSandbox({ id: newId(), name: 'strict', network: network.name, egress: { default: 'deny' } });
+  t.teardown(() => strict.release());
+  t.is(await connectFrom(strict.netnsPath, host.address, 8082, strict.address), 'EHOSTUNREACH');
+  // Root in the namespace (a sandbox never is: the namespace belongs to the host's user namespace)
+  // adds an unused address of the subnet and sends from it: the bridge port drops every frame.
+  const spoofed = network.subnet.replace(/\.0\/24$/, '.250');
+  execFileSync('nsenter', [`--net=${strict.netnsPath}`, 'ip', 'addr', 'add', `${spoofed}/24`, 'dev', 'eth0']);
+  t.is(await connectFrom(strict.netnsPath, host.address, 8082, spoofed), 'timeout');
 });

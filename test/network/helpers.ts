@@ -90,6 +90,19 @@ export async function fetchFrom(netns: string | undefined, url: string, options:
   return JSON.parse(stdout) as { body?: string; error?: string };
 }
 
+const connectScript = `
+const [host, port, localAddress] = process.argv.slice(1);
+const socket = require('node:net').connect({ host, port: Number(port), localAddress, timeout: 1500 });
+socket.on('connect', () => { console.log('connected'); process.exit(0); });
+socket.on('timeout', () => { console.log('timeout'); process.exit(0); });
+socket.on('error', (e) => { console.log(e.code); process.exit(0); });`;
+
+/** Opens a TCP connection from inside `netns` with a chosen source address: 'connected', 'timeout' or the error code. */
+export async function connectFrom(netns: string, host: string, port: number, localAddress: string): Promise<string> {
+  const { stdout } = await run('nsenter', [`--net=${netns}`, process.execPath, '-e', connectScript, host, String(port), localAddress], { timeout: 20_000 });
+  return stdout.trim();
+}
+
 /** Sends one UDP datagram from the host and returns the answer, or 'timeout'. */
 export async function udpAsk(port: number, message: string): Promise<string> {
   const { createSocket } = await import('node:dgram');
