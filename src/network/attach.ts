@@ -180,8 +180,11 @@ export async function attachSandbox(options: AttachOptions): Promise<NetworkAtta
   let joined = false;
   try {
     await lockNetwork(network.name, async () => {
-      const taken = readMembers(network.name).find((member) => member.name === name);
+      // Names resolve case-insensitively.
+      const taken = readMembers(network.name).find((member) => member.name.toLowerCase() === name.toLowerCase());
       if (taken) throw new SandboxError('ERR_INVALID_OPTION', `Invalid network option: the name "${name}" is already used on network "${network.name}" by sandbox ${taken.id}`);
+      // Before anything is written: undoing a second attach of one id would undo the first.
+      if (existsSync(join(recordsDir(), `${id}.json`))) throw new SandboxError('ERR_INVALID_OPTION', `Invalid network option: sandbox ${id} is already attached to a network`);
       writeRecord(record);
       writeFileSync(join(ensureDir(membersDir(network.name)), `${id}.json`), JSON.stringify({ id, name, address: '' }), { flag: 'wx' });
       joined = true;
@@ -219,7 +222,8 @@ export async function attachSandbox(options: AttachOptions): Promise<NetworkAtta
       release: () => (released ??= undo(record, ports, true)),
     };
   } catch (error) {
-    await undo(record, ports, joined).catch(() => undefined);
+    if (joined) await undo(record, ports, true).catch(() => undefined);
+    else await ports.release();
     throw error;
   }
 }

@@ -3,7 +3,7 @@
 // which follows members joining and leaving in place (a sandbox sees it through a bind mount).
 import test from 'ava';
 import { readFileSync, statSync } from 'node:fs';
-import { attachSandbox, listNetworks } from '../../src/index.js';
+import { attachSandbox, listNetworks, removeNetwork } from '../../src/index.js';
 import { fetchFrom, newId, serveIn, testNetwork } from './helpers.js';
 
 test.serial('two sandboxes on one network talk by name', async (t) => {
@@ -44,4 +44,19 @@ test.serial('hosts files follow members in place; a name is unique on its networ
   await two.release();
   t.false(readFileSync(one.hostsFile, 'utf8').includes('\ttwo\n'));
   t.is(statSync(one.hostsFile).ino, inode);
+});
+
+test.serial('without a network name, sandboxes join nsbox0, defined on first use', async (t) => {
+  const existed = (await listNetworks()).some((n) => n.name === 'nsbox0');
+  const box = await attachSandbox({ id: newId(), name: `default-${process.pid}` });
+  t.teardown(async () => {
+    await box.release();
+    // Leave the machine as it was: only a network this test defined goes.
+    if (!existed) await removeNetwork('nsbox0');
+  });
+  t.is(box.network, 'nsbox0');
+  const network = (await listNetworks()).find((n) => n.name === 'nsbox0')!;
+  t.is(network.bridge, 'nsbox0');
+  t.true(network.sandboxes.includes(box.netnsPath.split('/').pop()!));
+  t.regex(network.subnet, /^10\.231\.\d+\.0\/24$/);
 });

@@ -40,6 +40,17 @@ test.serial('attachSandbox refuses bad options with ERR_INVALID_OPTION and an un
   t.deepEqual(tracesOf(id), []);
 });
 
+test.serial('one id attaches once; a second attempt changes nothing of the first', async (t) => {
+  const network = await testNetwork(t);
+  const id = newId();
+  const box = await attachSandbox({ id, name: 'box', network: network.name });
+  t.teardown(() => box.release());
+  const before = tracesOf(id);
+  await t.throwsAsync(attachSandbox({ id, name: 'other', network: network.name }), { code: 'ERR_INVALID_OPTION', message: /already attached/ });
+  await t.throwsAsync(attachSandbox({ id: newId(), name: 'BOX', network: network.name }), { code: 'ERR_INVALID_OPTION', message: /already used/ });
+  t.deepEqual(tracesOf(id), before);
+});
+
 test.serial('removeNetwork refuses a network in use and an unknown one', async (t) => {
   const network = await testNetwork(t);
   const box = await attachSandbox({ id: newId(), name: 'box', network: network.name });
