@@ -51,13 +51,14 @@ test.serial('default allow with a deny rule: the denied CIDR and port are unreac
 });
 
 test.serial('the host is closed to sandboxes unless a rule names it', async (t) => {
-  const port = await freePort();
-  const server = createServer((_req, res) => res.end('host service'));
-  await new Promise<void>((resolve) => server.listen({ host: '0.0.0.0', port }, resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const network = await testNetwork(t);
   const plain = await attachSandbox({ id: newId(), name: 'plain', network: network.name });
   t.teardown(() => plain.release());
+  // A host service on the bridge's address (the bridge exists once a sandbox joined).
+  const port = await freePort();
+  const server = createServer((_req, res) => res.end('host service'));
+  await new Promise<void>((resolve) => server.listen({ host: network.gateway, port }, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   t.deepEqual(await fetchFrom(undefined, `http://${plain.gateway}:${port}/`), { body: 'host service' });
   t.is((await fetchFrom(plain.netnsPath, `http://${plain.gateway}:${port}/`, { timeoutMs: 1500 })).error, 'EHOSTUNREACH');
 
