@@ -8,7 +8,7 @@ import ow from 'ow';
 import { SandboxError } from '../errors.js';
 import { runDir } from '../paths.js';
 import { withLock } from '../store/lock.js';
-import { runCniPlugin } from './cni.js';
+import { runCniDelSync, runCniPlugin } from './cni.js';
 import { collectLeftoverNetworks } from './collect.js';
 import { egressShape, type EgressPolicy } from './egress.js';
 import { hostNameservers, membersDir, readMembers, refreshHostsFiles, removeSandboxFiles, writeSandboxFiles } from './hosts.js';
@@ -16,7 +16,7 @@ import { activateNetwork, DEFAULT_NETWORK, ensureDir, getNetwork, ipamDir, netwo
 import { parseAddress } from './ipv4.js';
 import { createNetns, removeNetns } from './netns.js';
 import { portMappingShape, reservePorts, resolveMappings, type PortMapping, type PortReservation, type ResolvedPortMapping } from './publish.js';
-import { addSandboxRules, removeRulesOf, removeSandboxRules, type SandboxRules } from './rules.js';
+import { addSandboxRules, removeRulesOf, removeSandboxRules, removeSandboxRulesSync, type SandboxRules } from './rules.js';
 import { check, networkNamePattern } from './validate.js';
 
 /**
@@ -210,6 +210,8 @@ export async function attachSandbox(options: AttachOptions): Promise<NetworkAtta
       return written;
     });
     let released: Promise<void> | undefined;
+    watchExit();
+    live.set(id, record);
     return {
       network: network.name,
       netnsPath: record.netns,
@@ -219,13 +221,55 @@ export async function attachSandbox(options: AttachOptions): Promise<NetworkAtta
       hostsFile: files.hostsFile,
       resolvConf: files.resolvConf,
       publish: mappings,
-      release: () => (released ??= undo(record, ports, true)),
+      release: () =>
+        (released ??= (async () => {
+          live.delete(id);
+          await undo(record, ports, true);
+        })()),
     };
   } catch (error) {
     if (joined) await undo(record, ports, true).catch(() => undefined);
     else await ports.release();
     throw error;
   }
+}
+
+// Attachments of this process not yet released: undone synchronously if the process exits first
+// (sandboxes die with their host; their networks should not wait for the next start's collection).
+const live = new Map<string, AttachmentRecord>();
+let exitWatched = false;
+
+function watchExit(): void {
+  if (exitWatched) return;
+  exitWatched = true;
+  process.once('exit', () => {
+    for (const record of live.values()) undoSync(record);
+  });
+}
+
+// Best effort, without the network lock (nothing asynchronous runs in an exit handler); what
+// fails stays recorded for collectLeftoverNetworks().
+function undoSync(record: AttachmentRecord): void {
+  const { id, network } = record;
+  const attempt = (step: () => unknown) => {
+    try {
+      step();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let clean = !record.rules || attempt(() => removeSandboxRulesSync(record.rules!));
+  if (record.netns && record.netconf && existsSync(record.netns)) clean = attempt(() => runCniDelSync(record.netconf!, { containerId: id, netns: record.netns!, ifname: 'eth0' })) && clean;
+  clean = attempt(() => releaseLeases(network, (owner) => owner === id)) && clean;
+  if (record.netns) clean = attempt(() => removeNetns(record.netns!)) && clean;
+  clean =
+    attempt(() => {
+      rmSync(join(membersDir(network), `${id}.json`), { force: true });
+      removeSandboxFiles(network, id);
+      refreshHostsFiles(network);
+    }) && clean;
+  if (clean) rmSync(join(recordsDir(), `${id}.json`), { force: true });
 }
 
 function bridgedTrafficIsFiltered(): boolean {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Runs CNI plugins (bridge, which runs host-local, from containernetworking-plugins) as the CNI spec says:
 // the command in the environment, the network configuration on stdin, the result as JSON on stdout.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
@@ -39,6 +39,28 @@ function findPlugin(type: string): string {
   );
 }
 
+function pluginEnv(command: string, context: { containerId: string; netns: string; ifname: string }): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: context.containerId,
+    CNI_NETNS: context.netns,
+    CNI_IFNAME: context.ifname,
+    CNI_PATH: cniPath(),
+  };
+}
+
+function pluginError(command: string, type: string, containerId: string, stdout: string, error: Error): SandboxError {
+  let detail = error.message;
+  try {
+    const reported = JSON.parse(stdout) as { code?: number; msg?: string; details?: string };
+    if (reported.msg) detail = `${reported.msg}${reported.details ? `: ${reported.details}` : ''} (CNI error ${reported.code})`;
+  } catch {
+    // Not the spec's error JSON: keep the exec error.
+  }
+  return new SandboxError('ERR_NETWORK', `CNI ${type} ${command} for ${containerId} failed: ${detail}`, { cause: error });
+}
+
 /**
  * @internal Runs one plugin. ADD resolves with its result; DEL and CHECK with undefined.
  * @throws SandboxError ERR_NETWORK with the plugin's own error message (the spec's `{code, msg, details}`).
@@ -49,29 +71,20 @@ export function runCniPlugin(
   context: { containerId: string; netns: string; ifname: string },
 ): Promise<CniResult | undefined> {
   const plugin = findPlugin(config.type);
-  const env = {
-    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: context.containerId,
-    CNI_NETNS: context.netns,
-    CNI_IFNAME: context.ifname,
-    CNI_PATH: cniPath(),
-  };
   return new Promise((resolve, reject) => {
-    const child = execFile(plugin, [], { env, timeout: 60_000, maxBuffer: 1 << 20 }, (error, stdout) => {
-      if (!error) {
-        resolve(command === 'ADD' && stdout.trim() !== '' ? (JSON.parse(stdout) as CniResult) : undefined);
-        return;
-      }
-      let detail = error.message;
-      try {
-        const reported = JSON.parse(stdout) as { code?: number; msg?: string; details?: string };
-        if (reported.msg) detail = `${reported.msg}${reported.details ? `: ${reported.details}` : ''} (CNI error ${reported.code})`;
-      } catch {
-        // Not the spec's error JSON: keep the exec error.
-      }
-      reject(new SandboxError('ERR_NETWORK', `CNI ${config.type} ${command} for ${context.containerId} failed: ${detail}`, { cause: error }));
+    const child = execFile(plugin, [], { env: pluginEnv(command, context), timeout: 60_000, maxBuffer: 1 << 20 }, (error, stdout) => {
+      if (error) return reject(pluginError(command, config.type, context.containerId, stdout, error));
+      resolve(command === 'ADD' && stdout.trim() !== '' ? (JSON.parse(stdout) as CniResult) : undefined);
     });
     child.stdin!.end(JSON.stringify({ cniVersion: CNI_VERSION, ...config }));
   });
+}
+
+/** @internal A DEL for process-exit handlers. */
+export function runCniDelSync(config: Record<string, unknown> & { type: string }, context: { containerId: string; netns: string; ifname: string }): void {
+  try {
+    execFileSync(findPlugin(config.type), [], { env: pluginEnv('DEL', context), input: JSON.stringify({ cniVersion: CNI_VERSION, ...config }), timeout: 30_000, stdio: ['pipe', 'pipe', 'ignore'] });
+  } catch (error) {
+    throw pluginError('DEL', config.type, context.containerId, String((error as { stdout?: Buffer }).stdout ?? ''), error as Error);
+  }
 }

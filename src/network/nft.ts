@@ -2,7 +2,7 @@
 // nsbox's nftables tables: one `inet nsbox` and one `bridge nsbox` shared by every nsbox process on
 // the host, whose per-network and per-sandbox parts are set/map elements and chains named after
 // the sandbox id, so each change is one atomic `nft -f` transaction and leftovers are findable.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { SandboxError } from '../errors.js';
 
@@ -31,6 +31,15 @@ export function nftApply(script: string): Promise<void> {
     });
     child.stdin!.end(script);
   });
+}
+
+/** @internal {@link nftApply} for process-exit handlers, where nothing asynchronous runs any more. */
+export function nftApplySync(script: string): void {
+  try {
+    execFileSync(nft(), ['-f', '-'], { input: script, timeout: 30_000, stdio: ['pipe', 'ignore', 'pipe'] });
+  } catch (error) {
+    throw new NftError(String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim(), script, error);
+  }
 }
 
 /** @internal A failed nft transaction; `exists` when it failed on an element or object that is already there. */

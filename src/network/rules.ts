@@ -2,7 +2,7 @@
 // A sandbox's nft objects: added in one transaction, found again by the sandbox id they carry
 // (chain names `egress-<id>`, `host-<id>`, `port-<id>`, element comments) and removed in one.
 import { egressChains, type EgressPolicy } from './egress.js';
-import { ensureTables, NftError, nftApply, nftList, TABLE } from './nft.js';
+import { ensureTables, NftError, nftApply, nftApplySync, nftList, TABLE } from './nft.js';
 import type { ResolvedPortMapping } from './publish.js';
 import { SandboxError } from '../errors.js';
 
@@ -55,8 +55,7 @@ export async function addSandboxRules(rules: SandboxRules): Promise<void> {
   }
 }
 
-/** @internal Deletes exactly what {@link addSandboxRules} added. Fails (changing nothing) if any of it is missing. */
-export async function removeSandboxRules(rules: SandboxRules): Promise<void> {
+function removalScript(rules: SandboxRules): string {
   const { id, address, veth } = rules;
   const lines = [
     `delete element inet ${TABLE} egress { ${address} }`,
@@ -65,14 +64,19 @@ export async function removeSandboxRules(rules: SandboxRules): Promise<void> {
       m.hostIp === '0.0.0.0' ? `delete element inet ${TABLE} publish_any { ${m.protocol} . ${m.host} }` : `delete element inet ${TABLE} publish { ${m.hostIp} . ${m.protocol} . ${m.host} }`,
     ),
     `delete element bridge ${TABLE} ports { "${veth}" }`,
-    `flush chain inet ${TABLE} egress-${id}`,
-    `delete chain inet ${TABLE} egress-${id}`,
-    `flush chain inet ${TABLE} host-${id}`,
-    `delete chain inet ${TABLE} host-${id}`,
-    `flush chain bridge ${TABLE} port-${id}`,
-    `delete chain bridge ${TABLE} port-${id}`,
+    ...[`inet ${TABLE} egress-${id}`, `inet ${TABLE} host-${id}`, `bridge ${TABLE} port-${id}`].flatMap((chain) => [`flush chain ${chain}`, `delete chain ${chain}`]),
   ];
-  await nftApply(`${lines.join('\n')}\n`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** @internal Deletes exactly what {@link addSandboxRules} added. Fails (changing nothing) if any of it is missing. */
+export function removeSandboxRules(rules: SandboxRules): Promise<void> {
+  return nftApply(removalScript(rules));
+}
+
+/** @internal {@link removeSandboxRules} for process-exit handlers. */
+export function removeSandboxRulesSync(rules: SandboxRules): void {
+  nftApplySync(removalScript(rules));
 }
 
 type Element = unknown;

@@ -99,3 +99,16 @@ test.serial('sandboxes attached and released all at once get distinct addresses,
   t.deepEqual(ids.flatMap((id) => tracesOf(id)), []);
   t.deepEqual(bridgePorts(network.bridge), []);
 });
+
+test.serial('a host that exits without releasing leaves nothing either', async (t) => {
+  const network = await testNetwork(t);
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, network.name, String(port), 'exit'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  t.is(code, 0);
+  const exited = JSON.parse(out.split('\n')[0]!) as { id: string };
+  t.deepEqual(tracesOf(exited.id), []);
+  t.deepEqual(bridgePorts(network.bridge), []);
+});
