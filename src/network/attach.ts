@@ -321,17 +321,18 @@ export async function undo(record: AttachmentRecord, ports: PortReservation | un
 }
 
 /**
- * @internal Removes host-local lease files whose holder `owned` accepts. A lease file is named by
- * the address and holds "<container id>\r\n<ifname>"; `lock` and `last_reserved_ip.*` are not leases.
+ * @internal Removes host-local lease files whose holder `owned` accepts, and returns the holders. A
+ * lease file is named by the address and holds "<container id>\r\n<ifname>"; `lock` and
+ * `last_reserved_ip.*` are not leases.
  */
-export function releaseLeases(network: string, owned: (id: string) => boolean): number {
+export function releaseLeases(network: string, owned: (id: string) => boolean): string[] {
   const dir = join(ipamDir(), network);
-  let removed = 0;
+  const holders: string[] = [];
   let files: string[];
   try {
     files = readdirSync(dir);
   } catch {
-    return 0;
+    return holders;
   }
   for (const file of files) {
     if (parseAddress(file) === undefined) continue;
@@ -343,7 +344,7 @@ export function releaseLeases(network: string, owned: (id: string) => boolean): 
     }
     if (!owned(holder)) continue;
     rmSync(join(dir, file), { force: true });
-    removed++;
+    holders.push(holder);
   }
-  return removed;
+  return holders;
 }

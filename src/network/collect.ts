@@ -78,7 +78,7 @@ export async function collectLeftoverNetworks(): Promise<number> {
       failures.push(error);
     }
   }
-  for (const network of list(ipamDir())) if (releaseLeases(network, ownerIsDead) > 0) collected.add(`lease:${network}`);
+  for (const network of list(ipamDir())) for (const id of releaseLeases(network, ownerIsDead)) collected.add(id);
   for (const network of list(join(runDir(), 'networks'))) {
     const dead = list(membersDir(network))
       .map((file) => file.replace(/\.json$/, ''))
@@ -94,5 +94,5 @@ export async function collectLeftoverNetworks(): Promise<number> {
     }).catch((error) => failures.push(error));
   }
   void failures; // What could not be removed now is tried again on the next call.
-  return [...collected].filter((id) => !id.startsWith('lease:')).length;
+  return collected.size;
 }

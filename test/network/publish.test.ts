@@ -59,3 +59,18 @@ test.serial('a host port another sandbox publishes is ERR_PORT_IN_USE', async (t
   const any = await t.throwsAsync(attachSandbox({ id: newId(), name: 'three', network: network.name, publish: [{ host: port, container: 80, hostIp: '0.0.0.0' }] }));
   t.is((any as { code?: string }).code, 'ERR_PORT_IN_USE');
 });
+
+test.serial('a port published on 0.0.0.0 answers on every address of the host', async (t) => {
+  const network = await testNetwork(t);
+  const port = await freePort();
+  const box = await attachSandbox({ id: newId(), name: 'web', network: network.name, publish: [{ host: port, container: 8080, hostIp: '0.0.0.0' }] });
+  t.teardown(() => box.release());
+  await serveIn(t, box.netnsPath, 8080, 'everywhere');
+  t.deepEqual(await fetchFrom(undefined, `http://127.0.0.1:${port}/`), { body: 'everywhere' });
+  t.deepEqual(await fetchFrom(undefined, `http://${network.gateway}:${port}/`), { body: 'everywhere' });
+  // From a sandbox too, through the host's address (hairpin: the answer comes back the same way).
+  const peer = await attachSandbox({ id: newId(), name: 'peer', network: network.name });
+  t.teardown(() => peer.release());
+  t.deepEqual(await fetchFrom(peer.netnsPath, `http://${network.gateway}:${port}/`), { body: 'everywhere' });
+  t.deepEqual(await fetchFrom(box.netnsPath, `http://${network.gateway}:${port}/`), { body: 'everywhere' });
+});
