@@ -68,7 +68,7 @@ export function nftList(args: string[]): Promise<Array<Record<string, any>>> {
 
 // The fixed part. Everything per network is an element of `bridges`, `same_network` and `subnets`;
 // everything per sandbox is an element of the maps plus chains named `…-<sandbox id>`.
-const tables = `
+const inetTable = `
 table inet ${TABLE} {
   set ${schemaMarker} { type ifname; }
   # Bridges of nsbox networks, and bridge . bridge pairs (traffic between two networks is dropped).
@@ -127,6 +127,9 @@ table inet ${TABLE} {
     oifname @bridges ct status dnat ip saddr @subnets masquerade
   }
 }
+`;
+
+const bridgeTable = `
 table bridge ${TABLE} {
   # Host-side veth → jump to its port chain, which drops frames with any other source address.
   map ports { type ifname : verdict; }
@@ -139,21 +142,24 @@ table bridge ${TABLE} {
 
 let ready: Promise<void> | undefined;
 
+// `create` fails if another process made the table first: then it is there, which is all we need.
+async function createTable(script: string): Promise<void> {
+  try {
+    await nftApply(script);
+  } catch (error) {
+    if (!(error instanceof NftError && error.exists)) throw error;
+  }
+}
+
 /** @internal Creates both tables unless they exist (another nsbox process may create them at the same moment). */
 export function ensureTables(): Promise<void> {
   ready ??= (async () => {
-    const existing = await nftList(['table', 'inet', TABLE]);
-    if (existing.some((item) => 'table' in item)) {
-      if (!existing.some((item) => item.set?.name === schemaMarker))
-        throw new SandboxError('ERR_NETWORK', `The nftables table inet ${TABLE} exists but was not made by this nsbox version; remove it with \`nft delete table inet ${TABLE}\` when no sandbox runs`);
-      return;
-    }
-    try {
-      // `create` fails if another process made the table first: then it is there, which is all we need.
-      await nftApply(`create table inet ${TABLE}\nadd table bridge ${TABLE}\n${tables}`);
-    } catch (error) {
-      if (!(error instanceof NftError && error.exists)) throw error;
-    }
+    const inet = await nftList(['table', 'inet', TABLE]);
+    if (!inet.some((item) => 'table' in item)) await createTable(`create table inet ${TABLE}\n${inetTable}`);
+    else if (!inet.some((item) => item.set?.name === schemaMarker))
+      throw new SandboxError('ERR_NETWORK', `The nftables table inet ${TABLE} exists but was not made by this nsbox version; remove it with \`nft delete table inet ${TABLE}\` when no sandbox runs`);
+    const bridge = await nftList(['table', 'bridge', TABLE]);
+    if (!bridge.some((item) => 'table' in item)) await createTable(`create table bridge ${TABLE}\n${bridgeTable}`);
   })();
   ready.catch(() => {
     ready = undefined;
