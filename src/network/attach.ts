@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import ow from 'ow';
 import { SandboxError } from '../errors.js';
-import { runDir } from '../paths.js';
+import { isRoot, runDir } from '../paths.js';
 import { withLock } from '../store/lock.js';
 import { runCniDelSync, runCniPlugin } from './cni.js';
 import { collectLeftoverNetworks } from './collect.js';
@@ -165,6 +165,12 @@ export async function attachSandbox(options: AttachOptions): Promise<NetworkAtta
   const { id, name } = options;
   const networkName = options.network ?? DEFAULT_NETWORK;
   const mappings = resolveMappings(options.publish ?? []);
+  if (!isRoot()) {
+    throw new SandboxError(
+      'ERR_UNSUPPORTED',
+      'Bridged networks need root (a bridge, veths and nftables rules in the host namespace); rootless networking (pasta/slirp4netns) is not implemented yet: use network \'none\' or \'host\'',
+    );
+  }
   if (options.egress && !bridgedTrafficIsFiltered()) {
     throw new SandboxError(
       'ERR_UNSUPPORTED',

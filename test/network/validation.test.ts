@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Bad network input is a typed SandboxError naming the problem, and changes nothing.
 import test from 'ava';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { runAsNobody } from '../helpers/capabilities.js';
 import { attachSandbox, createNetwork, removeNetwork } from '../../src/index.js';
 import { newId, testNetwork, tracesOf } from './helpers.js';
 
@@ -57,4 +60,16 @@ test.serial('removeNetwork refuses a network in use and an unknown one', async (
   t.teardown(() => box.release());
   await t.throwsAsync(removeNetwork(network.name), { code: 'ERR_NETWORK', message: /in use by 1 sandbox/ });
   await t.throwsAsync(removeNetwork(`t${process.pid}-missing`), { code: 'ERR_NETWORK_NOT_FOUND' });
+});
+
+test('without root, attaching is ERR_UNSUPPORTED with the reason, before anything is made', async (t) => {
+  const fixture = new URL('../fixtures/network-attach.ts', import.meta.url).pathname;
+  const [command, ...args] = runAsNobody([process.execPath, '--import', 'tsx', fixture, 'nsbox0', '18080']);
+  const outcome = await promisify(execFile)(command!, args, { env: { PATH: process.env.PATH, HOME: '/nonexistent', XDG_RUNTIME_DIR: '/nonexistent' } }).then(
+    () => ({ stdout: '' }),
+    (error: { stdout: string }) => error,
+  );
+  const { error } = JSON.parse(outcome.stdout) as { error: { code: string; message: string } };
+  t.is(error.code, 'ERR_UNSUPPORTED');
+  t.regex(error.message, /need root.*rootless networking \(pasta\/slirp4netns\) is not implemented/);
 });
