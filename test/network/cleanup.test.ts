@@ -2,9 +2,9 @@
 // Nothing is left after release (no veth, nft rule, lease, namespace or file), nor after a failed
 // attach; what a SIGKILLed host left is collected by the next collectLeftoverNetworks().
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { attachSandbox, collectLeftoverNetworks, listNetworks } from '../../src/index.js';
+import { attachSandbox, collectLeftoverNetworks, createNetwork, listNetworks, removeNetwork } from '../../src/index.js';
 import { bridgePorts, fetchFrom, freePort, newId, serveIn, testNetwork, tracesOf } from './helpers.js';
 
 const fixture = new URL('../fixtures/network-attach.ts', import.meta.url).pathname;
@@ -111,4 +111,20 @@ test.serial('a host that exits without releasing leaves nothing either', async (
   const exited = JSON.parse(out.split('\n')[0]!) as { id: string };
   t.deepEqual(tracesOf(exited.id), []);
   t.deepEqual(bridgePorts(network.bridge), []);
+});
+
+test.serial('removeNetwork removes the bridge, its nft elements, its leases and its files', async (t) => {
+  const network = await createNetwork(`t${process.pid}-rm`);
+  t.teardown(() => removeNetwork(network.name).catch(() => undefined)); // if the test fails before
+  const box = await attachSandbox({ id: newId(), name: 'box', network: network.name });
+  await box.release();
+  t.true(existsSync(`/sys/class/net/${network.bridge}`));
+  await removeNetwork(network.name);
+  t.false(existsSync(`/sys/class/net/${network.bridge}`));
+  const ruleset = execFileSync('/usr/sbin/nft', ['list', 'table', 'inet', 'nsbox'], { encoding: 'utf8' });
+  t.false(ruleset.includes(network.bridge));
+  t.false(ruleset.includes(network.subnet));
+  t.false(existsSync(`/run/nsbox/networks/ipam/${network.name}`));
+  t.false(existsSync(`/run/nsbox/networks/${network.name}`));
+  t.false((await listNetworks()).some((n) => n.name === network.name));
 });
