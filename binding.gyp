@@ -14,6 +14,7 @@
         "addon/src/fsops.cc",
         "addon/src/marshal.cc",
         "addon/src/mount.cc",
+        "addon/src/netns.cc",
         "addon/src/ns.cc",
         "addon/src/rootfs.cc",
         "addon/src/spawn_worker.cc",

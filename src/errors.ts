@@ -31,7 +31,10 @@ export type ErrorCode =
   | 'ERR_NOT_FOUND'
   | 'ERR_IN_USE'
   | 'ERR_POOL_CLOSED'
-  | 'ERR_POOL_EXHAUSTED';
+  | 'ERR_POOL_EXHAUSTED'
+  | 'ERR_NETWORK'
+  | 'ERR_NETWORK_NOT_FOUND'
+  | 'ERR_PORT_IN_USE';
 
 const brand = Symbol.for('nsbox.SandboxError');
 

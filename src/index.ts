@@ -19,3 +19,8 @@ export type { CommitOptions, CommitConfig } from './store/commit.js';
 export type { GcResult } from './store/gc.js';
 export type { RegistryCredentials } from './registry/auth.js';
 export type { SetupStage } from './native/stages.js';
+export { createNetwork, removeNetwork, listNetworks, type NetworkInfo, type CreateNetworkOptions } from './network/networks.js';
+export { attachSandbox, type AttachOptions, type NetworkAttachment } from './network/attach.js';
+export { collectLeftoverNetworks } from './network/collect.js';
+export type { PortMapping } from './network/publish.js';
+export type { EgressPolicy, EgressRule } from './network/egress.js';

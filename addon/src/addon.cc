@@ -8,6 +8,7 @@
 
 #include "exit_watcher.h"
 #include "fsops.h"
+#include "netns.h"
 #include "spawn_worker.h"
 #include "tty.h"
 
@@ -40,6 +41,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("linkAt", Napi::Function::New(env, sbx::fsops::LinkAt, "linkAt"));
   exports.Set("setWindowSize", Napi::Function::New(env, sbx::tty::SetWindowSize, "setWindowSize"));
   exports.Set("llistxattr", Napi::Function::New(env, sbx::fsops::Llistxattr, "llistxattr"));
+  exports.Set("netnsCreate", Napi::Function::New(env, sbx::netns::Create, "netnsCreate"));
+  exports.Set("netnsRemove", Napi::Function::New(env, sbx::netns::Remove, "netnsRemove"));
+  exports.Set("deleteLink", Napi::Function::New(env, sbx::netns::DeleteLink, "deleteLink"));
   return exports;
 }
 

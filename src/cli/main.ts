@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
+import { networkCommand } from './network.js';
 import { runCommand, type CliIo } from './run.js';
 import { volumeCommand } from './volume.js';
 import { loadCommand } from './load.js';
@@ -20,6 +21,7 @@ Commands:
   load      Load images from an archive or OCI layout into the image store
   save      Save images of the image store as an OCI layout (tar or directory)
   commit    Make an image from the writable layer a finished run kept
+  network   Manage bridged networks (ls, create, rm, prune)
 
 Options:
   -h, --help     show this help
@@ -58,6 +60,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await saveCommand(rest, io);
       case 'commit':
         return await commitCommand(rest, io);
+      case 'network':
+        return await networkCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':

@@ -185,4 +185,10 @@ export interface NativeAddon {
   linkAt(fd: number, dirfd: number, name: string): number;
   /** llistxattr(2): the attribute names, or a negative errno. */
   llistxattr(path: string): string[] | number;
+  /** Creates a persistent network namespace bound on `path` (a new file in `dir`, made a shared mount point). null on success. */
+  netnsCreate(dir: string, path: string): { syscall: string; errno: number } | null;
+  /** Unmounts (detached) and unlinks a namespace file; missing is fine. null on success. */
+  netnsRemove(path: string): { syscall: string; errno: number } | null;
+  /** RTM_DELLINK by name in the host namespace. Returns 0 or a negative errno (-ENODEV: no such link). */
+  deleteLink(name: string): number;
 }

@@ -47,7 +47,7 @@ async function acquire(path: string, signal: AbortSignal | undefined): Promise<v
       continue;
     }
     if (Date.now() > deadline) {
-      throw new SandboxError('ERR_TIMEOUT', `The image store lock ${path} stayed taken for ${waitLimitMs / 1000} s (by pid ${await readOwner(path)})`);
+      throw new SandboxError('ERR_TIMEOUT', `The lock ${path} stayed taken for ${waitLimitMs / 1000} s (by pid ${await readOwner(path)})`);
     }
     await sleep(5 + Math.random() * 20, undefined, { signal });
   }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { liveCount } from '../../src/live.js';
 import { runDir, scratchDir, stateDir } from '../../src/paths.js';
-import { childrenOf, hostMounts, openFds, ownCgroups, zombieChildren } from './sandbox.js';
+import { childrenOf, foreignNetnsMount, hostMounts, openFds, ownCgroups, zombieChildren } from './sandbox.js';
 
 /** The state of this process that sandboxes must leave as they found it. */
 export interface LeakSnapshot {
@@ -89,7 +89,7 @@ export function leaksSince(before: LeakSnapshot): string[] {
   const mounts = hostMounts();
   const ours = (line: string) => {
     const point = line.split(' ')[4] ?? '';
-    return point.startsWith(runDir()) || point.startsWith(stateDir()) || line.includes('nsbox');
+    return !foreignNetnsMount(line) && (point.startsWith(runDir()) || point.startsWith(stateDir()) || line.includes('nsbox'));
   };
   const added = mounts.filter((line) => !before.mounts.includes(line) && ours(line));
   const removed = before.mounts.filter((line) => !mounts.includes(line) && ours(line));

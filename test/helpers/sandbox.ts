@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { failStageKey } from '../../src/options.js';
 import type { SandboxOptions } from '../../src/index.js';
 import { probeRootfs } from './probe-image.js';
+import { netnsDir } from '../../src/network/netns.js';
 
 export { probeRootfs };
 
@@ -55,6 +56,17 @@ export function zombieChildren(): number[] {
 /** Open fds of this process. */
 export function openFds(): string[] {
   return readdirSync('/proc/self/fd');
+}
+
+/**
+ * A mount line that is no sandbox's of this process: the shared network-namespace directory (a
+ * permanent mount point, as iproute2's /run/netns) and the namespaces other processes' bridged
+ * sandboxes hold in it (network tests running at the same time).
+ */
+export function foreignNetnsMount(line: string): boolean {
+  const point = line.split(' ')[4] ?? '';
+  const dir = netnsDir();
+  return point === dir || (point.startsWith(`${dir}/`) && !point.slice(dir.length + 1).startsWith(`${process.pid}x`));
 }
 
 /** Mount lines of this process's mount namespace. */
