@@ -15,6 +15,8 @@ import type { NormalizedOptions } from './options.js';
 import { isRoot, scratchDir } from './paths.js';
 import { buildPlan, hostnameFor } from './plan.js';
 import { useVolume } from './volume/volumes.js';
+import { attachSandbox, type NetworkAttachment } from './network/attach.js';
+import { UsernsMode } from './native/native.js';
 import { setupError } from './result.js';
 import { resolveUser, type ResolvedUser } from './user-spec.js';
 import type { ResolvedImage } from './image/resolve.js';
@@ -39,6 +41,8 @@ export interface Launched {
 
 /** @internal A running sandbox as exec sees it. */
 export interface SandboxContext {
+  /** Its place on a bridged network, if any. */
+  network: NetworkAttachment | undefined;
   id: string;
   /** pidfd of pid 1 (owned by the Launched; closed by cleanup). */
   pidfd: number;
@@ -99,6 +103,16 @@ function makeCgroup(id: string, options: NormalizedOptions, freezable: boolean):
   }
 }
 
+// A bridged network is wired up in a namespace of its own before the sandbox starts; the
+// child joins it. That namespace belongs to the host's user namespace, which a child in a new
+// user namespace cannot enter: bridged networks are for sandboxes without one.
+async function attachNetwork(id: string, options: NormalizedOptions, name: string, mapping: IdMapping): Promise<NetworkAttachment | undefined> {
+  if (options.network === 'none' || options.network === 'host') return undefined;
+  if (mapping.mode !== UsernsMode.None)
+    throw new SandboxError('ERR_UNSUPPORTED', `A bridged network (\`${options.network}\`) cannot be combined with a user namespace yet (\`userns: true\`, or a host process that is not root): use network 'none' or 'host'`);
+  return attachSandbox({ id, name, network: options.network, publish: options.publish, ...(options.egress && { egress: options.egress }) });
+}
+
 // Real paths: the addon binds without following symlinks (resolv.conf often is one).
 function hostNetworkFiles(): Array<{ source: string; target: string }> {
   return ['/etc/resolv.conf', '/etc/hosts'].filter((file) => existsSync(file)).map((target) => ({ source: realpathSync(target), target }));
@@ -131,11 +145,18 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   const volumeUses = options.mounts.flatMap((mount) => (mount.type === 'bind' && mount.volume ? [useVolume(mount.volume)] : []));
   const releaseVolumes = () => volumeUses.forEach((release) => release());
   let spawned: NativeSpawned;
+  let attachment: NetworkAttachment | undefined;
   try {
-    const plan = buildPlan({ id, options: mode.hold ? { ...options, init: true } : options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: options.network === 'host' ? hostNetworkFiles() : [], seccomp: options.seccomp });
+    attachment = await attachNetwork(id, options, hostnameFor(id, options), mapping);
+    const networkFiles = options.network === 'host' ? hostNetworkFiles()
+      : attachment ? [{ source: attachment.hostsFile, target: '/etc/hosts' }, { source: attachment.resolvConf, target: '/etc/resolv.conf' }]
+      : [];
+    const plan = buildPlan({ id, options: mode.hold ? { ...options, init: true } : options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: networkFiles, seccomp: options.seccomp });
+    if (attachment) plan.netnsPath = attachment.netnsPath;
     spawned = await nativeSpawn(plan);
   } catch (error) {
     releaseVolumes();
+    await attachment?.release();
     await cgroup?.remove();
     throw error;
   }
@@ -155,7 +176,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
     stderr: socket(spawned.stderrFd, true),
     exited: exit,
     kill: (signal) => !exited && native().kill(pidfd, signal) === 0,
-    context: { id, pidfd, cgroup, userns, idMapping: mapping, image, user, hostname: hostnameFor(id, options), options },
+    context: { network: attachment, id, pidfd, cgroup, userns, idMapping: mapping, image, user, hostname: hostnameFor(id, options), options },
     async cleanup() {
       try {
         const stats = cgroup?.stats();
@@ -163,6 +184,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
         return stats ?? { cpuTimeMs: null, memoryPeakBytes: null, pidsPeak: null, oomKilled: false };
       } finally {
         releaseVolumes();
+        await attachment?.release();
         native().close(pidfd);
         untrack(pid);
       }

@@ -6,6 +6,10 @@ import type { Readable } from 'node:stream';
 import ow, { ArgumentError } from 'ow';
 import { SandboxError } from './errors.js';
 import { volumeSource } from './volume/volumes.js';
+import { egressShape, type EgressPolicy } from './network/egress.js';
+import { DEFAULT_NETWORK } from './network/networks.js';
+import { portMappingShape, type PortMapping } from './network/publish.js';
+import { networkNamePattern } from './network/validate.js';
 import type { ImageConfig } from './image/image-config.js';
 import type { SeccompProfile } from './seccomp/oci-profile.js';
 import { seccompFilter } from './seccomp/seccomp.js';
@@ -172,8 +176,17 @@ export interface SandboxOptions {
   limits?: Limits;
   /** Bind mounts and tmpfs mounts, applied in order after the image's root. */
   mounts?: Mount[];
-  /** 'none' (default): a private network namespace with only loopback. 'host': the host's network, an explicit opt-out. */
-  network?: 'none' | 'host';
+  /**
+   * 'none' (default): a private network namespace with only loopback. 'host': the host's
+   * network, an explicit opt-out. 'bridge': the default bridged network (`nsbox0`, made on first
+   * use; NAT to the outside, the host itself unreachable); or the name of a network made with
+   * {@link createNetwork}, whose members reach each other by hostname. Bridged networks need root.
+   */
+  network?: 'none' | 'host' | 'bridge' | (string & {});
+  /** Host ports forwarded to the sandbox (a bridged network; `network` defaults to 'bridge' with it). Host address default 127.0.0.1. */
+  publish?: PortMapping[];
+  /** What a sandbox on a bridged network may reach (default: everything but the host). */
+  egress?: EgressPolicy;
   /** Aborting kills the sandbox and rejects with ERR_CANCELED. */
   signal?: AbortSignal;
   /** 'utf8' (default) gives strings; 'buffer' gives Buffers. */
@@ -224,6 +237,15 @@ export interface SandboxOptions {
   seccomp?: 'default' | false | string | SeccompProfile;
 }
 
+// publish and egress need a bridged network: without a `network` they ask for the default one.
+function networkOf(options: SandboxOptions): string {
+  const bridged = options.publish !== undefined || options.egress !== undefined;
+  const network = options.network ?? (bridged ? 'bridge' : 'none');
+  if (bridged && (network === 'none' || network === 'host'))
+    throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: publish and egress need a bridged network, not network '${network}'`);
+  return network === 'bridge' ? DEFAULT_NETWORK : network;
+}
+
 /** @internal Options after validation: defaults applied, units resolved. */
 export interface NormalizedOptions {
   image: ImageInput;
@@ -247,7 +269,10 @@ export interface NormalizedOptions {
   /** Bind sources are real paths; `identity` ("dev:ino") lets the addon refuse a source swapped since. */
   /** Volume mounts are binds of the volume's directory that remember its name. */
   mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean; volume?: string } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
-  network: 'none' | 'host';
+  /** 'none', 'host', or the name of a bridged network ('bridge' resolved to the default one). */
+  network: string;
+  publish: PortMapping[];
+  egress: EgressPolicy | undefined;
   signal: AbortSignal | undefined;
   encoding: 'utf8' | 'buffer';
   buffer: boolean;
@@ -339,7 +364,16 @@ const shape = ow.object.exactShape({
       }),
     ),
   ),
-  network: ow.optional.string.oneOf(['none', 'host']),
+  network: ow.optional.string.is((name) => name === 'none' || name === 'host' || name === 'bridge' || networkNamePattern.test(name) || `Expected \`network\` to be 'none', 'host', 'bridge' or a network name (lowercase letters, digits, '_', '.', '-'), got \`${name}\``),
+  publish: ow.optional.array.ofType(portMappingShape),
+  egress: ow.optional.object.is((policy) => {
+    try {
+      ow(policy, 'egress', egressShape);
+      return true;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }),
   signal: ow.optional.object.instanceOf(AbortSignal),
   encoding: ow.optional.string.oneOf(['utf8', 'buffer']),
   buffer: ow.optional.boolean,
@@ -454,7 +488,9 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     },
     explicitCgroupLimits: [limits.memory, limits.pids, limits.cpus].some((v) => v !== undefined && v !== null),
     mounts,
-    network: options.network ?? 'none',
+    network: networkOf(options),
+    publish: options.publish ?? [],
+    egress: options.egress,
     signal: options.signal,
     encoding: options.encoding ?? 'utf8',
     buffer: options.buffer ?? true,

@@ -225,6 +225,19 @@ export class Sandbox {
   }
 
   /**
+   * Its IPv4 address on a bridged network (undefined with network 'none' or 'host').
+   *
+   * @example
+   * ```ts
+   * const box = await Sandbox.create({ image: 'host', network: 'bridge' });
+   * console.log(box.address); // '10.231.0.5'
+   * ```
+   */
+  get address(): string | undefined {
+    return this.#context.network?.address;
+  }
+
+  /**
    * The image's runtime config (Env, Cmd, Entrypoint, WorkingDir, User, …) the sandbox was made from.
    *
    * @example
