@@ -11,6 +11,8 @@ import { spawn } from '../sandbox.js';
 import { parseDuration, parseSize } from '../units.js';
 import { parseEnvFlags, parseHead, parseMountFlag, parseTmpfsFlag, UsageError } from './args.js';
 import { runOnTerminal } from './terminal.js';
+import { parsePublishFlag } from './network.js';
+import { networkNamePattern } from '../network/validate.js';
 
 export const RUN_USAGE = `Usage: nsbox run [OPTIONS] IMAGE [--] [COMMAND [ARG...]]
 
@@ -47,7 +49,11 @@ Terminal:
   -t, --tty                 run on a terminal of the sandbox (a shell: -it)
 
 Isolation:
-      --network none|host   none (default): loopback only; host: host's network
+      --network NETWORK     none (default): loopback only; host: host's network;
+                            bridge or a network name: a bridged network (root)
+  -p, --publish [IP:]HOST:CONTAINER[/udp]
+                            forward a host port (on 127.0.0.1 unless IP) to the
+                            sandbox; implies --network bridge (repeatable)
       --no-init             run the command as pid 1, without nsbox-init
       --no-cgroup           no cgroup: no memory, pids or cpu limits
       --userns              use a user namespace also when running as root
@@ -79,6 +85,7 @@ const runFlags = {
   'read-only': { type: 'boolean' },
   'upper-dir': { type: 'string' },
   network: { type: 'string' },
+  publish: { type: 'string', short: 'p', multiple: true },
   'no-init': { type: 'boolean' },
   'no-cgroup': { type: 'boolean' },
   userns: { type: 'boolean' },
@@ -133,7 +140,9 @@ export function parseRunArgs(argv: string[], context: { cwd: string; env: NodeJS
   }
   if (v.output !== undefined) limits.output = size('output', v.output);
   if (v.disk !== undefined) limits.disk = size('disk', v.disk);
-  if (v.network !== undefined && v.network !== 'none' && v.network !== 'host') throw new UsageError(`--network expects 'none' or 'host', got '${v.network}'`);
+  if (v.network !== undefined && !['none', 'host', 'bridge'].includes(v.network) && !networkNamePattern.test(v.network))
+    throw new UsageError(`--network expects 'none', 'host', 'bridge' or a network name, got '${v.network}'`);
+  const publish = (v.publish ?? []).map(parsePublishFlag);
   if (v.workdir !== undefined && !v.workdir.startsWith('/')) throw new UsageError(`--workdir expects an absolute path, got '${v.workdir}'`);
 
   const mounts: Mount[] = [...(v.mount ?? []).map((spec) => parseMountFlag(spec, context.cwd)), ...(v.tmpfs ?? []).map(parseTmpfsFlag)];
@@ -150,6 +159,7 @@ export function parseRunArgs(argv: string[], context: { cwd: string; env: NodeJS
     ...(Object.keys(limits).length > 0 && { limits }),
     ...(mounts.length > 0 && { mounts }),
     ...(v.network !== undefined && { network: v.network }),
+    ...(publish.length > 0 && { publish }),
     ...(v['read-only'] && { readonlyRoot: true }),
     ...(v['upper-dir'] !== undefined && { upperDir: resolve(context.cwd, v['upper-dir']) }),
     ...(v['no-init'] && { init: false }),

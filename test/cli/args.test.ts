@@ -116,7 +116,9 @@ test('usage errors name the flag', (t) => {
   usageError(t, ['--cpus', 'two', 'host'], /^--cpus expects a positive number/);
   usageError(t, ['--cpus', '0', 'host'], /^--cpus expects a positive number/);
   usageError(t, ['--timeout', 'soon', 'host'], /^--timeout expects a duration/);
-  usageError(t, ['--network', 'bridge', 'host'], /^--network expects 'none' or 'host', got 'bridge'$/);
+  usageError(t, ['--network', 'Bad!', 'host'], /^--network expects 'none', 'host', 'bridge' or a network name, got 'Bad!'$/);
+  usageError(t, ['-p', '80', 'host'], /^-p expects /);
+  t.deepEqual(options('-p', '8080:80', '-p', '0.0.0.0:53:53/udp', 'host', 'true').publish, [{ host: 8080, container: 80 }, { host: 53, container: 53, hostIp: '0.0.0.0', protocol: 'udp' }]);
   usageError(t, ['--workdir', 'src', 'host'], /^--workdir expects an absolute path/);
   usageError(t, ['--env', '=x', 'host'], /^--env expects KEY=VALUE, got '=x'$/);
   usageError(t, ['--mount', '/data', 'host'], /^--mount expects SRC:DST\[:ro\], got '\/data'$/);

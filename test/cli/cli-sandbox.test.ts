@@ -67,3 +67,19 @@ test('run -v NAME:/path mounts a named volume that keeps its data; nsbox volume 
   t.is((await run(process.execPath, [bin, 'volume', 'create', '../x'])).code, 1);
   t.is((await run(process.execPath, [bin, 'volume', 'frob'])).code, 125);
 });
+
+test('run -p HOST:CONTAINER publishes a port of a bridged sandbox on 127.0.0.1', async (t) => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(process.execPath, [bin, 'run', '-p', `${port}:8080`, 'host', 'node', '-e', "require('http').createServer((q, s) => s.end('from the cli')).listen(8080, () => console.log('listening'))"], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NSBOX_HOME: home } });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('listening') && resolve());
+    child.on('close', () => reject(new Error(`nsbox exited: ${stderr}`)));
+  });
+  t.is(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'from the cli');
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  child.kill('SIGTERM');
+  t.is(await closed, 143, 'SIGTERM forwarded: 128 + 15');
+});
