@@ -35,3 +35,21 @@ test('mounts', async (t) => {
   const { stdout } = await run('mounts.ts');
   t.is(stdout, '/in is read-only\n1 2 3\n');
 });
+
+test('function-runner', async (t) => {
+  const { stdout } = await run('function-runner.ts');
+  t.regex(stdout, /^console\.log\(6 \* 7\)\s+→ 200 42$/m);
+  t.regex(stdout, /^throw new Error\("bad input"\)\s+→ 500 Error: bad input$/m);
+  t.regex(stdout, /^for \(;;\) \{\}\s+→ 408 time limit$/m);
+  t.regex(stdout, /^40 requests; sandbox time p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms/m);
+});
+
+test('http-function', async (t) => {
+  const { stdout } = await run('http-function.ts');
+  t.regex(stdout, /^200 \{"path":"\/hello","servedBy":"fn-1"\}\nsandbox address on its network: 10\.231\.\d+\.\d+\n$/);
+});
+
+test('test-harness: each ava test gets its own network with a database sandbox', async (t) => {
+  const { stdout } = await promisify(execFile)('npx', ['ava', '--config', 'examples/test-harness/ava.config.js'], { cwd: new URL('..', import.meta.url).pathname, timeout: 120_000 });
+  t.regex(stdout, /2 tests passed/);
+});
