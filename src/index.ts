@@ -10,6 +10,7 @@ export type { RlimitName } from './security.js';
 export type { ResolvedImage } from './image/layer-store.js';
 export { ImageStore, type ImageStoreOptions, type ImageInfo, type ResolveOptions } from './store/image-store.js';
 export type { PullOptions, PullProgress } from './store/pull.js';
+export type { PushOptions, PushProgress, PushResult } from './store/push.js';
 export type { GcResult } from './store/gc.js';
 export type { RegistryCredentials } from './registry/auth.js';
 export type { SetupStage } from './native/stages.js';

@@ -13,6 +13,7 @@ import { blobsDir } from './blob-writer.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { withLock } from './lock.js';
 import { pullImage, type PullOptions } from './pull.js';
+import { pushImage, type PushOptions, type PushResult } from './push.js';
 import { readReferences, writeReferences, type ImageRecord, type References } from './references.js';
 import { readStoredImage, type StoredImage } from './stored-image.js';
 
@@ -233,6 +234,43 @@ export class ImageStore {
     const image = await readStoredImage(this.root, find(await readReferences(this.root), reference).record);
     const layers = await unpackLayers(this.root, image.layers, { cacheRoot: this.root, rootless: options.rootless, maxLayerBytes: options.maxLayerBytes });
     return { layers, config: image.config, digest: image.record.digest };
+  }
+
+  /**
+   * Pushes an image of the store to a registry: the reference it is known by, or `options.as`
+   * (then recorded as a reference too, like `docker tag` + `docker push`). Blobs the repository
+   * has are not sent; blobs of an image the store knows from another repository of the same
+   * registry are mounted from there; the manifest goes last, byte for byte as stored, so the
+   * image keeps its digest. Auth as for {@link pull}, asking for push access.
+   *
+   * @throws SandboxError naming the destination: ERR_IMAGE_NOT_FOUND (not in the store),
+   *   ERR_REGISTRY (unreachable, access denied, unexpected answers), ERR_DIGEST_MISMATCH
+   *   (a corrupt blob in the store), ERR_CANCELED, ERR_INVALID_OPTION.
+   *
+   * @example
+   * ```ts
+   * await store.pull('127.0.0.1:5000/busybox:1');
+   * const { digest, uploaded } = await store.push('127.0.0.1:5000/busybox:1', { as: 'registry.example.com/tools/busybox:1' });
+   * ```
+   */
+  async push(reference: string, options: PushOptions = {}): Promise<PushResult> {
+    check(reference, 'reference', referenceInput);
+    check(options, 'options', ow.object.exactShape({
+      as: ow.optional.string.nonEmpty,
+      signal: ow.optional.object.instanceOf(AbortSignal),
+      onProgress: ow.optional.function,
+      credentials: ow.optional.object.exactShape({ username: ow.string, password: ow.string }),
+      insecure: ow.optional.boolean,
+      chunkSize: ow.optional.number.integer.positive,
+    }));
+    const destination = options.as ?? reference;
+    if (sha256Digest.test(destination)) {
+      throw new SandboxError('ERR_INVALID_OPTION', `Cannot push ${destination}: a digest names no registry; say where with \`as\``);
+    }
+    parseReference(destination);
+    const references = await readReferences(this.root);
+    const { record } = find(references, reference);
+    return pushImage(this.root, record, destination, namesOf(references, record.digest), options);
   }
 
   #info(image: StoredImage, references: References): ImageInfo {
