@@ -14,6 +14,7 @@ import { Sha256Stream } from './digest.js';
 import { mknod } from './native-fs.js';
 import type { LayerRef } from './oci-layout.js';
 import { markOpaque, opaqueWhiteout, whiteoutPrefix, writeWhiteout } from './whiteout.js';
+import { ZstdDecompressStream } from './zstd.js';
 
 const defaultMaxLayerBytes = 8 * 1024 ** 3;
 
@@ -27,7 +28,7 @@ export interface UnpackOptions {
 
 /**
  * Unpacks a layer blob into `dest`, an empty directory this process created and nobody else
- * writes to. One streaming pass: blob → gunzip → sha256 of the tar (the diffID, checked against
+ * writes to. One streaming pass: blob → gunzip or zstd → sha256 of the tar (the diffID, checked against
  * `layer.diffId` before anything is finalised) → tar entries → files. Regular files, directories,
  * symlinks, hard links, modes, mtimes and (rootful) owners and device nodes are restored; OCI
  * whiteouts become overlayfs markers ({@link writeWhiteout}, {@link markOpaque}).
@@ -85,7 +86,8 @@ export async function unpackLayer(blob: Readable, layer: LayerRef, dest: string,
     },
   });
   parser.on('ignoredEntry', (entry: ReadEntry) => parser.abort(writer.invalid(entry, `has an unsupported type (${entry.type})`)));
-  const source = layer.compression === 'gzip' ? [blob, createGunzip(), tarHash] : [blob, tarHash];
+  const decompress = { gzip: () => [createGunzip()], zstd: () => [new ZstdDecompressStream(`Layer ${layer.digest}`)], none: () => [] }[layer.compression];
+  const source = [blob, ...decompress(), tarHash];
   await untar(source, parser, (entry) => writer.write(entry));
   if (diffId !== layer.diffId) {
     throw new SandboxError('ERR_DIGEST_MISMATCH', `Layer ${layer.digest}: uncompressed content is ${diffId}, but the image config says ${layer.diffId}`);

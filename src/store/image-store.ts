@@ -124,7 +124,7 @@ export class ImageStore {
    *
    * @throws SandboxError naming the reference: ERR_IMAGE_NOT_FOUND (unknown repository, tag or
    *   platform), ERR_REGISTRY (unreachable, access denied, unexpected answers), ERR_DIGEST_MISMATCH,
-   *   ERR_UNSUPPORTED (zstd layers, schema 1), ERR_CANCELED, ERR_INVALID_OPTION.
+   *   ERR_UNSUPPORTED (schema 1, unknown media types), ERR_CANCELED, ERR_INVALID_OPTION.
    *
    * @example
    * ```ts
