@@ -11,8 +11,9 @@ import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { SandboxError } from '../errors.js';
 import { Sha256Stream } from './digest.js';
-import { mknod } from './native-fs.js';
+import { mknod, trySetXattr } from './native-fs.js';
 import type { LayerRef } from './oci-layout.js';
+import { TarXattrScanner, type EntryXattrs } from './tar-xattrs.js';
 import { markOpaque, opaqueWhiteout, whiteoutPrefix, writeWhiteout } from './whiteout.js';
 import { ZstdDecompressStream } from './zstd.js';
 
@@ -56,7 +57,8 @@ export interface UnpackOptions {
  */
 export async function unpackLayer(blob: Readable, layer: LayerRef, dest: string, options: UnpackOptions): Promise<void> {
   const maxBytes = options.maxBytes ?? defaultMaxLayerBytes;
-  const writer = new LayerWriter(dest, layer.digest, options.rootless);
+  const xattrs = new TarXattrScanner();
+  const writer = new LayerWriter(dest, layer.digest, options.rootless, xattrs.queue);
   let head = Buffer.alloc(0);
   let diffId = '';
   const tarHash = new Sha256Stream({
@@ -87,7 +89,7 @@ export async function unpackLayer(blob: Readable, layer: LayerRef, dest: string,
   });
   parser.on('ignoredEntry', (entry: ReadEntry) => parser.abort(writer.invalid(entry, `has an unsupported type (${entry.type})`)));
   const decompress = { gzip: () => [createGunzip()], zstd: () => [new ZstdDecompressStream(`Layer ${layer.digest}`)], none: () => [] }[layer.compression];
-  const source = [blob, ...decompress(), tarHash];
+  const source = [blob, ...decompress(), tarHash, xattrs];
   await untar(source, parser, (entry) => writer.write(entry));
   if (diffId !== layer.diffId) {
     throw new SandboxError('ERR_DIGEST_MISMATCH', `Layer ${layer.digest}: uncompressed content is ${diffId}, but the image config says ${layer.diffId}`);
@@ -121,6 +123,7 @@ async function untar(source: Readable[], parser: Parser, write: (entry: ReadEntr
 
 interface Meta {
   mode: number;
+  xattrs?: Map<string, Buffer>;
   uid?: number;
   gid?: number;
   atime?: Date;
@@ -132,18 +135,26 @@ class LayerWriter {
   readonly #root: string;
   readonly #layer: string;
   readonly #rootless: boolean;
+  /** The xattrs of each entry, in the order node-tar emits them (see {@link TarXattrScanner}). */
+  readonly #xattrQueue: EntryXattrs[];
+  /** The current entry's xattrs. */
+  #xattrs = new Map<string, Buffer>();
   /** Paths known to be real directories (we made or lstat-checked them since they last changed). */
   readonly #dirs = new Set<string>(['']);
   /** Directory metadata, applied last: writing into a directory changes its mtime, and a read-only mode would stop us. */
   readonly #dirMeta = new Map<string, Meta>([['', { mode: 0o755 }]]);
 
-  constructor(root: string, layer: string, rootless: boolean) {
+  constructor(root: string, layer: string, rootless: boolean, xattrQueue: EntryXattrs[]) {
     this.#root = root;
     this.#layer = layer;
     this.#rootless = rootless;
+    this.#xattrQueue = xattrQueue;
   }
 
   async write(entry: ReadEntry): Promise<void> {
+    const scanned = this.#xattrQueue.shift();
+    this.#xattrs = scanned?.xattrs ?? new Map();
+    if (this.#xattrs.size > 0 && scanned?.path !== entry.path) throw this.invalid(entry, 'has xattrs that could not be paired with it (inconsistent tar headers)');
     const parts = splitPath(entry.path);
     if (!parts) throw this.invalid(entry, 'has a `..` component');
     if (parts.length === 0) {
@@ -171,6 +182,7 @@ class LayerWriter {
       try {
         if (!this.#rootless && meta.uid !== undefined) await handle.chown(meta.uid, meta.gid ?? 0);
         await handle.chmod(meta.mode);
+        this.#applyXattrs(this.#abs(rel), meta.xattrs, 'directory');
         if (meta.mtime) await handle.utimes(meta.atime ?? meta.mtime, meta.mtime);
       } finally {
         await handle.close();
@@ -223,6 +235,8 @@ class LayerWriter {
       const meta = this.#meta(entry, 0o644);
       if (!this.#rootless) await handle.chown(meta.uid ?? 0, meta.gid ?? 0);
       await handle.chmod(meta.mode);
+      // After the data and chown: both make the kernel drop security.capability.
+      this.#applyXattrs(path, this.#xattrs, 'file');
       if (meta.mtime) await handle.utimes(meta.atime ?? meta.mtime, meta.mtime);
     } finally {
       await handle.close();
@@ -268,6 +282,7 @@ class LayerWriter {
   async #setOwnerAndTimes(path: string, entry: ReadEntry, isSymlink: boolean): Promise<void> {
     const meta = this.#meta(entry, 0);
     if (!this.#rootless) await lchown(path, meta.uid ?? 0, meta.gid ?? 0);
+    this.#applyXattrs(path, this.#xattrs, 'other');
     if (meta.mtime) await (isSymlink ? lutimes : utimes)(path, meta.atime ?? meta.mtime, meta.mtime);
   }
 
@@ -315,9 +330,34 @@ class LayerWriter {
     return false;
   }
 
+  /**
+   * Sets the entry's xattrs (PAX `SCHILY.xattr.*`) that this unpack may set:
+   * - never `trusted.overlay.*` or `user.overlay.*`: overlayfs' own markers (opaque, redirect,
+   *   metacopy) come only from OCI whiteouts, a layer must not forge them; nor `security.selinux`:
+   *   labels are the host's policy, not the image's;
+   * - rootful: every other name, `security.capability` included (file capabilities work);
+   * - rootless: `user.*` only. An unprivileged process may not set `security.*` or `trusted.*`
+   *   (and a capability written from outside the sandbox's user namespace could not name its
+   *   root anyway), so file capabilities are dropped there, as in rootless Docker and Podman;
+   * - `user.*` only on files and directories (the kernel refuses it elsewhere).
+   * A filesystem without xattr support (ENOTSUP) skips them, as Docker does; other failures fail the layer.
+   */
+  #applyXattrs(path: string, xattrs: Map<string, Buffer> | undefined, kind: 'file' | 'directory' | 'other'): void {
+    for (const [name, value] of xattrs ?? []) {
+      if (/^(trusted|user)\.overlay\./.test(name) || name === 'security.selinux') continue;
+      if (this.#rootless && !name.startsWith('user.')) continue;
+      if (kind === 'other' && name.startsWith('user.')) continue;
+      const failure = trySetXattr(path, name, value);
+      if (failure && failure !== 'ENOTSUP' && failure !== 'EOPNOTSUPP') {
+        throw new SandboxError('ERR_IMAGE_INVALID', `Layer ${this.#layer}: cannot set xattr \`${name}\` on \`${path.slice(this.#root.length + 1)}\` (${failure})`);
+      }
+    }
+  }
+
   #meta(entry: ReadEntry, defaultMode: number): Meta {
     return {
       mode: (entry.mode ?? defaultMode) & 0o7777,
+      xattrs: this.#xattrs,
       uid: entry.uid,
       gid: entry.gid,
       atime: entry.atime,
