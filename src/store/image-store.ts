@@ -10,7 +10,7 @@ import { unpackLayers, type ResolvedImage } from '../image/layer-store.js';
 import { stateDir } from '../paths.js';
 import { formatReference, parseReference } from '../registry/reference.js';
 import { blobsDir } from './blob-writer.js';
-import { collectGarbage, type GcResult } from './gc.js';
+import { collectGarbage, removeAbandonedTemps, type GcResult } from './gc.js';
 import { withLock } from './lock.js';
 import { pullImage, type PullOptions } from './pull.js';
 import { pushImage, type PushOptions, type PushResult } from './push.js';
@@ -100,7 +100,8 @@ export class ImageStore {
   }
 
   /**
-   * Opens (and creates if needed) a store.
+   * Opens (and creates if needed) a store, removing temp files and directories that crashed
+   * processes left in it.
    * @throws SandboxError ERR_INVALID_OPTION for bad options.
    *
    * @example
@@ -112,6 +113,7 @@ export class ImageStore {
     check(options, 'options', ow.object.exactShape({ root: ow.optional.string.nonEmpty }));
     const store = new ImageStore(resolvePath(options.root ?? join(stateDir(), 'store')));
     await mkdir(blobsDir(store.root), { recursive: true });
+    await removeAbandonedTemps(store.root);
     return store;
   }
 
