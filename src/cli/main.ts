@@ -5,6 +5,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import { runCommand, type CliIo } from './run.js';
+import { imagesCommand } from './images.js';
+import { inspectCommand } from './inspect.js';
+import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
+import { rmiCommand } from './rmi.js';
 
 const USAGE = `Usage: nsbox COMMAND [OPTIONS]
 
@@ -12,6 +17,11 @@ Run workloads in fresh Linux namespaces under cgroup limits.
 
 Commands:
   run       Run a command in a new sandbox
+  pull      Pull an image from a registry into the image store
+  push      Push an image of the store to a registry
+  images    List the images of the store
+  inspect   Show what the store knows about images, as JSON
+  rmi       Remove images from the store
 
 Options:
   -h, --help     show this help
@@ -42,6 +52,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     switch (first) {
       case 'run':
         return await runCommand(rest, io);
+      case 'pull':
+        return await pullCommand(rest, io);
+      case 'push':
+        return await pushCommand(rest, io);
+      case 'images':
+        return await imagesCommand(rest, io);
+      case 'inspect':
+        return await inspectCommand(rest, io);
+      case 'rmi':
+        return await rmiCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':

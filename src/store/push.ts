@@ -48,14 +48,17 @@ export interface PushOptions {
 }
 
 /**
- * Progress of one blob (layer or config) of a push: the same shape as a pull's.
+ * Progress of one blob (layer or config) of a push: a pull's, and what is happening to the blob.
  *
  * @example
  * ```ts
- * const onProgress = ({ digest, bytes, total }: PushProgress) => console.log(digest.slice(7, 19), `${bytes}/${total}`);
+ * const onProgress = ({ digest, bytes, total, state }: PushProgress) => console.log(digest.slice(7, 19), state, `${bytes}/${total}`);
  * ```
  */
-export type PushProgress = PullProgress;
+export interface PushProgress extends PullProgress {
+  /** `sending` while bytes go out, `sent` at the end, or (once, with `bytes` = `total`) `mounted` / `exists` when nothing was sent. */
+  state: 'sending' | 'sent' | 'mounted' | 'exists';
+}
 
 /**
  * What {@link ImageStore.push} did.
@@ -169,9 +172,9 @@ async function pushBlob(
   options: PushOptions,
   signal: AbortSignal,
 ): Promise<'uploaded' | 'mounted' | 'skipped'> {
-  const progress = (bytes: number) => options.onProgress?.({ digest: blob.digest, bytes, total: blob.size });
+  const progress = (bytes: number, state: PushProgress['state'] = 'sending') => options.onProgress?.({ digest: blob.digest, bytes, total: blob.size, state });
   if (await withRetries(`Checking for the blob ${blob.digest}`, signal, () => client.hasBlob(blob.digest))) {
-    progress(blob.size);
+    progress(blob.size, 'exists');
     return 'skipped';
   }
   return withRetries(`Uploading the blob ${blob.digest}`, signal, async () => {
@@ -179,7 +182,7 @@ async function pushBlob(
     const start = await client.request('POST', `blobs/uploads/${query}`, { headers: { 'content-length': '0' } });
     if (mountFrom && start.status === 201) {
       await start.body?.cancel();
-      progress(blob.size);
+      progress(blob.size, 'mounted');
       return 'mounted';
     }
     let location = await uploadLocation(client, start, 202, blob);
@@ -206,6 +209,7 @@ async function pushBlob(
       }
       await expectStatus(response, 201, blob);
     }
+    progress(blob.size, 'sent');
     return 'uploaded';
   });
 }
@@ -219,6 +223,7 @@ async function patchChunks(
   chunkSize: number,
   progress: (bytes: number) => void,
 ): Promise<URL> {
+  // Each chunk is reported once the registry took it.
   let location = first;
   const file = await open(blobPath(root, blob.digest), 'r');
   try {
