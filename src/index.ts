@@ -16,6 +16,7 @@ export type { PullOptions, PullProgress } from './store/pull.js';
 export type { LoadOptions } from './store/load.js';
 export type { SaveOptions } from './store/save.js';
 export type { CommitOptions, CommitConfig } from './store/commit.js';
+export type { PushOptions, PushProgress, PushResult } from './store/push.js';
 export type { GcResult } from './store/gc.js';
 export type { RegistryCredentials } from './registry/auth.js';
 export type { SetupStage } from './native/stages.js';

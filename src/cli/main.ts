@@ -10,6 +10,11 @@ import { volumeCommand } from './volume.js';
 import { loadCommand } from './load.js';
 import { saveCommand } from './save.js';
 import { commitCommand } from './commit.js';
+import { imagesCommand } from './images.js';
+import { inspectCommand } from './inspect.js';
+import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
+import { rmiCommand } from './rmi.js';
 
 const USAGE = `Usage: nsbox COMMAND [OPTIONS]
 
@@ -22,6 +27,11 @@ Commands:
   save      Save images of the image store as an OCI layout (tar or directory)
   commit    Make an image from the writable layer a finished run kept
   network   Manage bridged networks (ls, create, rm, prune)
+  pull      Pull an image from a registry into the image store
+  push      Push an image of the store to a registry
+  images    List the images of the store
+  inspect   Show what the store knows about images, as JSON
+  rmi       Remove images from the store
 
 Options:
   -h, --help     show this help
@@ -62,6 +72,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commitCommand(rest, io);
       case 'network':
         return await networkCommand(rest, io);
+      case 'pull':
+        return await pullCommand(rest, io);
+      case 'push':
+        return await pushCommand(rest, io);
+      case 'images':
+        return await imagesCommand(rest, io);
+      case 'inspect':
+        return await inspectCommand(rest, io);
+      case 'rmi':
+        return await rmiCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':

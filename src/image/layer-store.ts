@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { digestHex } from './digest.js';
 import type { ImageConfig } from './image-config.js';
 import { unpackLayer } from './layer-unpack.js';
+import { tempPrefix } from './temp-name.js';
 import { assertBlobIntact, openBlob, readOciImage, type LayerRef } from './oci-layout.js';
 
 /** Where and how {@link unpackLayers} keeps unpacked layers. */
@@ -50,7 +51,7 @@ export interface ResolvedImage {
 
 /**
  * Reads an image from an OCI image layout and makes sure each of its layers is unpacked in
- * the cache. A layer already there is reused; a missing one is unpacked into a `.tmp-<random>`
+ * the cache. A layer already there is reused; a missing one is unpacked into a `.tmp-<owner>-<random>`
  * directory beside its final place and renamed there only when complete and verified,
  * so no partial layer is ever visible. When a concurrent unpack of the same layer (in this or
  * another process) wins the rename, the loser's copy is deleted.
@@ -103,7 +104,7 @@ export function layerCacheDir(cacheRoot: string, rootless: boolean): string {
 async function ensureLayer(layoutDir: string, layer: LayerRef, layersDir: string, options: LayerCacheOptions): Promise<string> {
   const final = join(layersDir, digestHex(layer.diffId, `Layer ${layer.digest} diff_id`));
   if (await isDirectory(final)) return final;
-  const temp = await mkdtemp(join(layersDir, '.tmp-'));
+  const temp = await mkdtemp(join(layersDir, tempPrefix()));
   try {
     await unpackLayer(openBlob(layoutDir, layer, 'layer'), layer, temp, { rootless: options.rootless, maxBytes: options.maxLayerBytes });
   } catch (error) {

@@ -6,7 +6,7 @@ import { digestHex } from './digest.js';
 import { parseImageConfig, type ImageConfig } from './image-config.js';
 
 /** How a layer blob is compressed. */
-export type LayerCompression = 'gzip' | 'none';
+export type LayerCompression = 'gzip' | 'zstd' | 'none';
 
 /** A content-addressed blob. */
 export interface BlobRef {
@@ -70,6 +70,8 @@ const layerTypes = new Map<string, LayerCompression>([
   ['application/vnd.oci.image.layer.v1.tar+gzip', 'gzip'],
   ['application/vnd.oci.image.layer.nondistributable.v1.tar', 'none'],
   ['application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'gzip'],
+  ['application/vnd.oci.image.layer.v1.tar+zstd', 'zstd'],
+  ['application/vnd.oci.image.layer.nondistributable.v1.tar+zstd', 'zstd'],
   ['application/vnd.docker.image.rootfs.diff.tar', 'none'],
   ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'gzip'],
   ['application/vnd.docker.image.rootfs.foreign.diff.tar', 'none'],
@@ -146,14 +148,11 @@ export function parseConfigBlob(configBlob: unknown, manifest: ParsedManifest): 
 
 /**
  * @internal How a layer is compressed, from its media type.
- * @throws SandboxError ERR_UNSUPPORTED for zstd and unknown media types.
+ * @throws SandboxError ERR_UNSUPPORTED for unknown media types.
  */
 export function layerCompression(layer: Descriptor): LayerCompression {
   const compression = layerTypes.get(layer.mediaType);
   if (compression) return compression;
-  if (layer.mediaType.endsWith('zstd')) {
-    throw new SandboxError('ERR_UNSUPPORTED', `Layer ${layer.digest} is zstd-compressed (\`${layer.mediaType}\`); zstd layers are not supported (Node 20 has no zstd decompressor)`);
-  }
   throw new SandboxError('ERR_UNSUPPORTED', `Layer ${layer.digest}: media type \`${layer.mediaType}\` is not supported`);
 }
 

@@ -32,6 +32,20 @@ export function setXattr(path: string, name: string, value: string): void {
 }
 
 /**
+ * lsetxattr(2) with a binary value, reporting failure instead of throwing: null on success,
+ * else the errno name (`ENOTSUP`, `EPERM`, …), so a caller can decide which failures matter.
+ *
+ * @example
+ * ```ts
+ * trySetXattr('/layer/bin/ping', 'security.capability', capabilityBytes); // null
+ * ```
+ */
+export function trySetXattr(path: string, name: string, value: Buffer): string | null {
+  const result = native().lsetxattr(path, name, value);
+  return result === 0 ? null : getSystemErrorName(result);
+}
+
+/**
  * lgetxattr(2) as a string; null when `path` has no attribute `name`.
  *
  * @example

@@ -38,7 +38,7 @@ const maxIndexDepth = 4;
  *
  * @throws SandboxError ERR_IMAGE_NOT_FOUND (no layout, tag, platform or blob),
  *   ERR_IMAGE_INVALID (malformed JSON or structure), ERR_DIGEST_MISMATCH, ERR_UNSUPPORTED
- *   (zstd layers, unknown media types, non-sha256 digests).
+ *   (unknown media types, non-sha256 digests).
  *
  * @example
  * ```ts

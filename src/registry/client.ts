@@ -16,6 +16,8 @@ export interface RegistryClientOptions {
   /** Plain http to a host that is not loopback. */
   insecure?: boolean;
   signal?: AbortSignal;
+  /** Ask token servers for push access too (when their challenge names no scope). */
+  push?: boolean;
 }
 
 /** @internal A manifest or index as the registry sent it. */
@@ -26,6 +28,9 @@ export interface FetchedManifest {
   /** sha256 of `bytes`, checked against the digest asked for. */
   digest: string;
 }
+
+/** @internal A request body: bytes, or a stream of them. */
+export type RequestBody = Buffer | ReadableStream<Uint8Array>;
 
 const accept = [...manifestTypes, ...indexTypes].join(', ');
 
@@ -86,12 +91,52 @@ export class RegistryClient {
     throw unexpected(response, await readBody(response, maxJsonBlobBytes, 'An error answer').catch(() => Buffer.alloc(0)), `the blob ${this.#repository}@${digest}`);
   }
 
+  /**
+   * Whether the repository has a blob (HEAD).
+   * @throws SandboxError ERR_REGISTRY for an answer other than 200 or 404; TransientError for passing failures.
+   */
+  async hasBlob(digest: string): Promise<boolean> {
+    const response = await this.request('HEAD', `blobs/${digest}`, {});
+    if (response.status === 200) return true;
+    if (response.status === 404) return false;
+    throw unexpected(response, Buffer.alloc(0), `the blob ${this.#repository}@${digest}`);
+  }
+
+  /**
+   * Sends a request to `path` (relative to `/v2/<repository>/`, or an absolute URL the registry
+   * gave, such as an upload location) and meets a 401 challenge once, as for pulls. `body` is a
+   * factory so the request can be sent again after the challenge. The authorization goes only to
+   * the registry's own origin: an upload location elsewhere (a storage service) gets none.
+   * @throws SandboxError ERR_REGISTRY when access is denied (401/403); TransientError for passing failures.
+   */
+  async request(method: string, path: string | URL, options: { headers?: Record<string, string>; body?: () => RequestBody }): Promise<Response> {
+    return this.#send(method, new URL(path, this.#base), options.headers ?? {}, options.body);
+  }
+
+  /** The registry's repository URL, to resolve the (possibly relative) locations it answers with. */
+  get base(): URL {
+    return this.#base;
+  }
+
   async #get(path: string, headers: Record<string, string>): Promise<Response> {
-    const url = new URL(path, this.#base);
-    const send = () => fetchClassified(url, {
-      headers: this.#authorization ? { ...headers, authorization: this.#authorization } : headers,
-      signal: this.#options.signal,
-    });
+    return this.#send('GET', new URL(path, this.#base), headers, undefined);
+  }
+
+  async #send(method: string, url: URL, headers: Record<string, string>, body: (() => RequestBody) | undefined): Promise<Response> {
+    const sameOrigin = url.origin === this.#base.origin;
+    const send = () => {
+      const init: RequestInit & { duplex?: 'half' } = {
+        method,
+        headers: this.#authorization && sameOrigin ? { ...headers, authorization: this.#authorization } : headers,
+        signal: this.#options.signal,
+      };
+      if (body) {
+        init.body = body() as NonNullable<RequestInit['body']>;
+        // fetch needs this to send a stream as a request body.
+        if (init.body instanceof ReadableStream) init.duplex = 'half';
+      }
+      return fetchClassified(url, init);
+    };
     let response = await send();
     if (response.status === 401) {
       const authorization = await this.#authorize(response.headers.get('www-authenticate') ?? '');
@@ -114,7 +159,7 @@ export class RegistryClient {
     const challenge = parseChallenge(header);
     const credentials = await this.#loadCredentials();
     if (challenge?.scheme === 'bearer') {
-      const scope = `repository:${this.#reference.repository}:pull`;
+      const scope = `repository:${this.#reference.repository}:${this.#options.push ? 'pull,push' : 'pull'}`;
       const token = await fetchToken(challenge, { scope, credentials, insecure: this.#options.insecure ?? false, signal: this.#options.signal });
       return `Bearer ${token}`;
     }

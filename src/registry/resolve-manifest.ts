@@ -28,7 +28,7 @@ const maxIndexDepth = 4;
  * manifest list), picks the entry for `platform` and fetches that. Layer media types are
  * checked before anything is downloaded.
  * @throws SandboxError ERR_IMAGE_NOT_FOUND (no such image, or none for the platform),
- *   ERR_UNSUPPORTED (schema 1 manifests, zstd layers, unknown media types),
+ *   ERR_UNSUPPORTED (schema 1 manifests, unknown media types),
  *   ERR_IMAGE_INVALID, ERR_DIGEST_MISMATCH, ERR_REGISTRY.
  */
 export async function resolveManifest(client: RegistryClient, reference: ImageReference, platform: Platform): Promise<ResolvedManifest> {

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Writes one blob into the store: a temp file beside its place, hashed as it grows, renamed there only when its digest matches.
 
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { digestHex } from '../image/digest.js';
 import type { BlobRef } from '../image/manifest.js';
+import { tempName } from '../image/temp-name.js';
 
 /** @internal `<root>/blobs/sha256`. */
 export function blobsDir(root: string): string {
@@ -29,7 +30,7 @@ export async function hasBlob(root: string, blob: BlobRef): Promise<boolean> {
 }
 
 /**
- * @internal A blob being written. Bytes go to `blobs/sha256/.tmp-<random>` and into a sha256
+ * @internal A blob being written. Bytes go to `blobs/sha256/.tmp-<owner>-<random>` ({@link tempName}) and into a sha256
  * as they are written; {@link commit} renames the file to `blobs/sha256/<hex>` only when size
  * and digest match, so a reader never sees a partial or wrong blob. Written bytes stay across
  * a broken transfer, so it can resume where it stopped ({@link written}), or start over
@@ -59,7 +60,7 @@ export class BlobWriter {
   /** Starts writing `blob` (or, without it, a blob whose digest its bytes decide) into the store at `root`. */
   static async create(root: string, blob?: BlobRef): Promise<BlobWriter> {
     if (blob) digestHex(blob.digest, 'blob');
-    const temp = join(blobsDir(root), `.tmp-${randomBytes(8).toString('hex')}`);
+    const temp = join(blobsDir(root), tempName());
     return new BlobWriter(root, blob, temp, await open(temp, 'wx', 0o644));
   }
 

@@ -5,8 +5,10 @@ import { chmod, lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex } from '../image/digest.js';
 import { layerCacheDir } from '../image/layer-store.js';
+import { tempOwnerPid } from '../image/temp-name.js';
 import { blobsDir } from './blob-writer.js';
-import { leasedDigests } from './leases.js';
+import { leasedDigests, leasesDir } from './leases.js';
+import { isAlive } from './lock.js';
 import { readReferences } from './references.js';
 import { readStoredImage } from './stored-image.js';
 
@@ -26,8 +28,9 @@ export interface GcResult {
   layers: number;
 }
 
-// Temp files and directories untouched this long were left by a process that died: transfers
-// time out after minutes of silence, and every written chunk updates a temp blob's mtime.
+// Temp entries whose maker cannot be judged (another pid namespace, an older name form) and
+// untouched this long were left by a process that died: transfers time out after minutes of
+// silence, and every written chunk updates a temp blob's mtime.
 const abandonedAfterMs = 3600_000;
 
 /**
@@ -50,6 +53,7 @@ export async function collectGarbage(root: string): Promise<GcResult> {
       keepLayers.add(digestHex(layer.diffId, 'diff_id'));
     }
   }
+  await removeAbandonedTemps(root);
   let blobs = 0;
   for (const name of await entries(blobsDir(root))) {
     if (await removeIfUnused(join(blobsDir(root), name), keepBlobs.has(`sha256:${name}`))) blobs++;
@@ -63,14 +67,34 @@ export async function collectGarbage(root: string): Promise<GcResult> {
   return { blobs, layers };
 }
 
-// Temp entries go when abandoned (they are not counted); others when not kept.
-async function removeIfUnused(path: string, kept: boolean): Promise<boolean> {
-  if (path.split('/').at(-1)!.startsWith('.tmp-')) {
-    const stats = await lstat(path).catch(() => undefined);
-    if (stats && Date.now() - stats.mtimeMs > abandonedAfterMs) await removeTree(path);
-    return false;
+/**
+ * @internal Removes the temp files and directories (`.tmp-*`) that crashed processes left in
+ * the store: the index's and leases' (atomic writes), blobs' (downloads) and layer caches'
+ * (unpacks). One whose maker is a process of this pid namespace goes once that process is gone;
+ * one that cannot be judged so, once an hour old. Safe without the lock: nobody owns them.
+ * Returns how many went.
+ */
+export async function removeAbandonedTemps(root: string): Promise<number> {
+  let removed = 0;
+  for (const dir of [root, leasesDir(root), blobsDir(root), layerCacheDir(root, false), layerCacheDir(root, true)]) {
+    for (const name of await entries(dir)) {
+      if (!name.startsWith('.tmp-') || !(await isAbandoned(join(dir, name), tempOwnerPid(name)))) continue;
+      await removeTree(join(dir, name));
+      removed++;
+    }
   }
-  if (kept) return false;
+  return removed;
+}
+
+async function isAbandoned(path: string, pid: number | undefined): Promise<boolean> {
+  if (pid !== undefined) return pid !== process.pid && !isAlive(pid);
+  const stats = await lstat(path).catch(() => undefined);
+  return stats !== undefined && Date.now() - stats.mtimeMs > abandonedAfterMs;
+}
+
+// Temp entries are left to removeAbandonedTemps (and not counted); others go when not kept.
+async function removeIfUnused(path: string, kept: boolean): Promise<boolean> {
+  if (path.split('/').at(-1)!.startsWith('.tmp-') || kept) return false;
   await removeTree(path);
   return true;
 }

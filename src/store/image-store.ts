@@ -12,10 +12,11 @@ import { stateDir } from '../paths.js';
 import { formatReference, parseReference } from '../registry/reference.js';
 import { blobsDir } from './blob-writer.js';
 import { commitImage, type CommitOptions } from './commit.js';
-import { collectGarbage, type GcResult } from './gc.js';
 import { loadImages, type LoadOptions } from './load.js';
+import { collectGarbage, removeAbandonedTemps, type GcResult } from './gc.js';
 import { withLock } from './lock.js';
 import { pullImage, type PullOptions } from './pull.js';
+import { pushImage, type PushOptions, type PushResult } from './push.js';
 import { readReferences, writeReferences, type ImageRecord, type References } from './references.js';
 import { saveImages, type SaveItem, type SaveOptions } from './save.js';
 import { readStoredImage, type StoredImage } from './stored-image.js';
@@ -103,7 +104,8 @@ export class ImageStore {
   }
 
   /**
-   * Opens (and creates if needed) a store.
+   * Opens (and creates if needed) a store, removing temp files and directories that crashed
+   * processes left in it.
    * @throws SandboxError ERR_INVALID_OPTION for bad options.
    *
    * @example
@@ -115,6 +117,7 @@ export class ImageStore {
     check(options, 'options', ow.object.exactShape({ root: ow.optional.string.nonEmpty }));
     const store = new ImageStore(resolvePath(options.root ?? join(stateDir(), 'store')));
     await mkdir(blobsDir(store.root), { recursive: true });
+    await removeAbandonedTemps(store.root);
     return store;
   }
 
@@ -127,7 +130,7 @@ export class ImageStore {
    *
    * @throws SandboxError naming the reference: ERR_IMAGE_NOT_FOUND (unknown repository, tag or
    *   platform), ERR_REGISTRY (unreachable, access denied, unexpected answers), ERR_DIGEST_MISMATCH,
-   *   ERR_UNSUPPORTED (zstd layers, schema 1), ERR_CANCELED, ERR_INVALID_OPTION.
+   *   ERR_UNSUPPORTED (schema 1, unknown media types), ERR_CANCELED, ERR_INVALID_OPTION.
    *
    * @example
    * ```ts
@@ -345,6 +348,43 @@ export class ImageStore {
     const image = await readStoredImage(this.root, find(await readReferences(this.root), reference).record);
     const layers = await unpackLayers(this.root, image.layers, { cacheRoot: this.root, rootless: options.rootless, maxLayerBytes: options.maxLayerBytes });
     return { layers, config: image.config, digest: image.record.digest };
+  }
+
+  /**
+   * Pushes an image of the store to a registry: the reference it is known by, or `options.as`
+   * (then recorded as a reference too, like `docker tag` + `docker push`). Blobs the repository
+   * has are not sent; blobs of an image the store knows from another repository of the same
+   * registry are mounted from there; the manifest goes last, byte for byte as stored, so the
+   * image keeps its digest. Auth as for {@link pull}, asking for push access.
+   *
+   * @throws SandboxError naming the destination: ERR_IMAGE_NOT_FOUND (not in the store),
+   *   ERR_REGISTRY (unreachable, access denied, unexpected answers), ERR_DIGEST_MISMATCH
+   *   (a corrupt blob in the store), ERR_CANCELED, ERR_INVALID_OPTION.
+   *
+   * @example
+   * ```ts
+   * await store.pull('127.0.0.1:5000/busybox:1');
+   * const { digest, uploaded } = await store.push('127.0.0.1:5000/busybox:1', { as: 'registry.example.com/tools/busybox:1' });
+   * ```
+   */
+  async push(reference: string, options: PushOptions = {}): Promise<PushResult> {
+    check(reference, 'reference', referenceInput);
+    check(options, 'options', ow.object.exactShape({
+      as: ow.optional.string.nonEmpty,
+      signal: ow.optional.object.instanceOf(AbortSignal),
+      onProgress: ow.optional.function,
+      credentials: ow.optional.object.exactShape({ username: ow.string, password: ow.string }),
+      insecure: ow.optional.boolean,
+      chunkSize: ow.optional.number.integer.positive,
+    }));
+    const destination = options.as ?? reference;
+    if (sha256Digest.test(destination)) {
+      throw new SandboxError('ERR_INVALID_OPTION', `Cannot push ${destination}: a digest names no registry; say where with \`as\``);
+    }
+    parseReference(destination);
+    const references = await readReferences(this.root);
+    const { record } = find(references, reference);
+    return pushImage(this.root, record, destination, namesOf(references, record.digest), options);
   }
 
   #info(image: StoredImage, references: References): ImageInfo {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import { isAlive } from './lock.js';
 
-function leasesDir(root: string): string {
+/** @internal `<root>/leases`. */
+export function leasesDir(root: string): string {
   return join(root, 'leases');
 }
 

@@ -116,10 +116,10 @@ async function storeBlob(root: string, blob: BlobRef, fill: (writer: BlobWriter)
 }
 
 /**
- * Runs `task` for each item, at most `limit` at once. The first failure aborts `failed` (which
+ * @internal Runs `task` for each item, at most `limit` at once. The first failure aborts `failed` (which
  * the tasks' transfers listen to), waits for the others to stop, and is thrown.
  */
-async function inParallel<T>(items: T[], limit: number, failed: AbortController, task: (item: T) => Promise<void>): Promise<void> {
+export async function inParallel<T>(items: T[], limit: number, failed: AbortController, task: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let firstError: unknown;
   const worker = async () => {

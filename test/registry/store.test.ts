@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The image store without a registry: options, its index file, the lock a dead process left, abandoned temp files.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { dir } from 'tmp-promise';
 import { ImageStore } from '../../src/index.js';
+import { tempName } from '../../src/image/temp-name.js';
 
 const scratch = dir({ prefix: 'nsbox-store-test-', unsafeCleanup: true });
 test.after.always(async () => (await scratch).cleanup());
@@ -77,4 +80,47 @@ test('gc removes temp files abandoned for an hour, and keeps fresh ones', async 
   t.deepEqual(await store.gc(), { blobs: 0, layers: 0 });
   t.deepEqual(await fs.readdir(blobs), ['.tmp-new']);
   t.deepEqual(await fs.readdir(layers), []);
+});
+
+/** Runs test/fixtures/crash-in-store.ts on `root` until it says ready, then SIGKILLs it. */
+async function crashInStore(root: string): Promise<void> {
+  const script = fileURLToPath(new URL('../fixtures/crash-in-store.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (out += text));
+  while (!out.includes('ready')) {
+    if (child.exitCode !== null) throw new Error(`crash-in-store exited with ${child.exitCode}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+}
+
+/** Every `.tmp-*` entry of a store, as paths relative to its root. */
+async function temps(root: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const dir of ['', 'leases', 'blobs/sha256', 'layers', 'layers-rootless']) {
+    for (const name of await fs.readdir(path.join(root, dir)).catch(() => [])) if (name.startsWith('.tmp-')) found.push(path.join(dir, name));
+  }
+  return found.sort();
+}
+
+test('temp files and dirs of a killed process go when the store is next opened; a live process keeps its own', async (t) => {
+  const root = path.join((await scratch).path, `store-${stores++}`);
+  await crashInStore(root);
+  const left = await temps(root);
+  t.deepEqual(left.map((p) => p.split('/').slice(0, -1).join('/')).sort(), ['', 'blobs/sha256', 'layers', 'layers-rootless']);
+  // This process is alive: its temp entry (a download in progress) must stay.
+  const mine = path.join('blobs/sha256', tempName());
+  await fs.writeFile(path.join(root, mine), 'in progress');
+  await ImageStore.open({ root });
+  t.deepEqual(await temps(root), [mine]);
+});
+
+test('gc removes the temp entries of a process killed after the store was opened', async (t) => {
+  const store = await freshStore();
+  await crashInStore(store.root);
+  t.is((await temps(store.root)).length, 4);
+  await store.gc();
+  t.deepEqual(await temps(store.root), []);
 });

@@ -60,7 +60,8 @@ export async function startProxy(upstreamPort: number, intercept: Intercept): Pr
 }
 
 function upstreamRequest(port: number, req: http.IncomingMessage): http.ClientRequest {
-  const headers = { ...req.headers, host: `127.0.0.1:${port}` };
+  // X-Forwarded-Host: the registry then answers with upload locations on the proxy, so pushes go through it too.
+  const headers = { ...req.headers, host: `127.0.0.1:${port}`, 'x-forwarded-host': req.headers.host };
   return http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers });
 }
 
