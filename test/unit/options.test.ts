@@ -34,7 +34,7 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ['an unknown mount type', { image: 'host', command: ['true'], mounts: [{ type: 'nfs', target: '/x' }] }, /mounts/],
   ['two mounts on one target', { image: 'host', command: ['true'], mounts: [{ type: 'tmpfs', target: '/x' }, { type: 'tmpfs', target: '/x/' }] }, /\/x/],
   ['a mount on /', { image: 'host', command: ['true'], mounts: [{ type: 'tmpfs', target: '/' }] }, /`\/`/],
-  ['an unknown network', { image: 'host', command: ['true'], network: 'bridge' }, /network/],
+  ['an unknown network', { image: 'host', command: ['true'], network: 'Not A Network!' }, /network/],
   ['a bad hostname', { image: 'host', command: ['true'], hostname: 'no spaces' }, /hostname/],
   ['a too long hostname', { image: 'host', command: ['true'], hostname: 'a'.repeat(65) }, /hostname/],
   ['a bad user', { image: 'host', command: ['true'], user: 'a:b:c' }, /user/],
