@@ -66,6 +66,12 @@ export interface BindMount {
   target: string;
   /** Default false, as in Docker. */
   readonly?: boolean;
+  /**
+   * 'rprivate' (default, as Docker's): nothing propagates either way. 'rslave': mounts the host
+   * makes below `source` later appear inside too (never the other way). Shared propagation, which
+   * would let a sandbox's mounts appear on the host, is not offered.
+   */
+  propagation?: 'rprivate' | 'rslave';
 }
 
 /**
@@ -268,7 +274,7 @@ export interface NormalizedOptions {
   explicitCgroupLimits: boolean;
   /** Bind sources are real paths; `identity` ("dev:ino") lets the addon refuse a source swapped since. */
   /** Volume mounts are binds of the volume's directory that remember its name. */
-  mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean; volume?: string } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
+  mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean; volume?: string; slave?: boolean } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
   /** 'none', 'host', or the name of a bridged network ('bridge' resolved to the default one). */
   network: string;
   publish: PortMapping[];
@@ -349,6 +355,7 @@ const shape = ow.object.exactShape({
         source: ow.string.nonEmpty.validate(noNul),
         target: ow.string.validate(absolutePath),
         readonly: ow.optional.boolean,
+        propagation: ow.optional.string.oneOf(['rprivate', 'rslave']),
       }),
       ow.object.exactShape({
         type: ow.string.equals('volume'),
@@ -451,7 +458,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
       // Resolved now, so the child binds what the caller named, not what a symlink points to later.
       const source = realpathSync(mount.source);
       const { dev, ino } = statSync(source, { bigint: true });
-      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false };
+      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false, slave: mount.propagation === 'rslave' };
     }
     return { type: 'tmpfs' as const, target: normalizePath(mount.target), sizeBytes: positive('mounts[].size', size(`mounts[].size`, mount.size, '64MiB')), mode: mount.mode ?? 0o1777 };
   });

@@ -94,7 +94,7 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     // nosuid, nodev: root inside is root outside without a user namespace, and must not leave
     // setuid files or device nodes in a host directory for host users to trip over.
     if (mount.type === 'bind') {
-      const flags = MountFlag.Recursive | MountFlag.NoSuid | MountFlag.NoDev | (mount.readonly ? MountFlag.Readonly : 0);
+      const flags = MountFlag.Recursive | MountFlag.NoSuid | MountFlag.NoDev | (mount.readonly ? MountFlag.Readonly : 0) | (mount.slave ? MountFlag.Slave : 0);
       ops.push(op(MountOp.Bind, mount.target, { src: mount.source, data: mount.identity, flags }));
     }
     else ops.push(op(MountOp.Tmpfs, mount.target, { data: `mode=${mount.mode.toString(8)},size=${mount.sizeBytes}`, flags: MountFlag.NoSuid | MountFlag.NoDev, mode: 0o755 }));

@@ -5,7 +5,7 @@
  * it needs nothing from the image.
  *
  * Two more roles, same binary:
- * - with no workload (argc 1) it holds a long-lived sandbox open: it reaps, and on SIGTERM,
+ * - as pid 1 named nsbox-init-hold, with no workload, it holds a long-lived sandbox open: it reaps, and on SIGTERM,
  *   SIGINT or SIGHUP asks every process of the namespace to stop and exits once none is left;
  * - for an exec into a running sandbox it runs outside the sandbox's pid namespace (it joined
  *   the others) and forks the workload into it; the workload dies with it (parent-death
@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_SETMASK, &all, NULL);
   /* Not dumpable: a workload running as the same uid cannot ptrace init or open its fds. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  if (argc < 2) return hold(&all);
+  if (argc == 1 && strcmp(argv[0], "nsbox-init-hold") == 0 && getpid() == 1) return hold(&all);
+  if (argc < 2) return 127;
 
   int execPipe[2];
   if (pipe2(execPipe, O_CLOEXEC) < 0) {

@@ -153,7 +153,9 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
   // An empty argv starts nsbox-init alone, holding the sandbox open (Sandbox.create).
   if (p.argv.size() < 2 && !p.useInit) throw Napi::TypeError::New(env, "spawn plan: argv is empty");
   p.initPath = p.keep(str(o, "initPath"));
-  p.initArgv.push_back(p.keep("nsbox-init"));
+  // Hold mode is asked for by name: a workload that runs nsbox-init itself (/proc/self/exe from
+  // init's child) gets the plain init, which refuses to start without a command.
+  p.initArgv.push_back(p.keep(p.argv.size() < 2 ? "nsbox-init-hold" : "nsbox-init"));
   p.initArgv.insert(p.initArgv.end(), p.argv.begin(), p.argv.end());  // includes the terminating null
   p.stdio[0] = static_cast<StdioMode>(static_cast<int>(num(o, "stdin")));
   p.stdio[1] = static_cast<StdioMode>(static_cast<int>(num(o, "stdout")));

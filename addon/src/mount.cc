@@ -153,9 +153,20 @@ int bind(const MountStep& s, const child::Failure& fail, int rootFd) {
   r = setAttr(static_cast<int>(tree), s.flags, recursive);
   if (r < 0) return fail(NSBOX_STAGE_BIND_MOUNT, "mount_setattr", r, s.dst);
   r = attach(static_cast<int>(tree), static_cast<int>(target));
-  sc(SYS_close, tree);
   sc(SYS_close, target);
-  return r < 0 ? fail(NSBOX_STAGE_BIND_MOUNT, "move_mount", r, s.dst) : 0;
+  if (r < 0) {
+    sc(SYS_close, tree);
+    return fail(NSBOX_STAGE_BIND_MOUNT, "move_mount", r, s.dst);
+  }
+  // The clone is a slave of the host's mount (the namespace was made rslave): it stays one
+  // only when asked (host mounts below the source then appear inside); otherwise private, so
+  // nothing passes either way, as Docker's default rprivate.
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.propagation = (s.flags & kFlagSlave) ? MS_SLAVE : MS_PRIVATE;
+  r = sys::call(SYS_mount_setattr, tree, reinterpret_cast<long>(""), AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), reinterpret_cast<long>(&attr), sizeof attr);
+  sc(SYS_close, tree);
+  return r < 0 ? fail(NSBOX_STAGE_BIND_MOUNT, "mount_setattr", r, s.dst) : 0;
 }
 
 // tmpfs, proc and devpts: the classic mount(2) onto the safely resolved target.
@@ -234,7 +245,10 @@ int readonly(const MountStep& s, const child::Failure& fail, int rootFd) {
 }  // namespace
 
 int stageMountPrivate(const Plan&, const child::Failure& fail) {
-  long r = sc(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+  // Slave, not private: nothing of the sandbox's ever propagates to the host, while a bind that
+  // asks for slave propagation can keep receiving the host's mounts (every other mount is made
+  // private, or is new and private, or is detached with the old root at pivot_root).
+  long r = sc(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr);
   return r < 0 ? fail(NSBOX_STAGE_MOUNT_PRIVATE, "mount", r, "/") : 0;
 }
 

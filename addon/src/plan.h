@@ -32,6 +32,8 @@ enum MountFlag : int {
   kFlagNoSuid = 4,
   kFlagNoDev = 8,
   kFlagNoExec = 16,
+  // Bind propagation (with kFlagRecursive: the whole tree). Neither: private.
+  kFlagSlave = 32,
 };
 
 enum class UsernsMode : int { kNone = 0, kSelf = 1, kParentWrite = 2, kParentHelper = 3 };

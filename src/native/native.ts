@@ -29,6 +29,8 @@ export const enum MountFlag {
   NoSuid = 4,
   NoDev = 8,
   NoExec = 16,
+  /** A bind stays a slave of the host's mount (rslave); otherwise it is made private. */
+  Slave = 32,
 }
 
 /** @internal */
