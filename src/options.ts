@@ -458,7 +458,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
       // Resolved now, so the child binds what the caller named, not what a symlink points to later.
       const source = realpathSync(mount.source);
       const { dev, ino } = statSync(source, { bigint: true });
-      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false, slave: mount.propagation === 'rslave' };
+      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false, ...(mount.propagation === 'rslave' && { slave: true }) };
     }
     return { type: 'tmpfs' as const, target: normalizePath(mount.target), sizeBytes: positive('mounts[].size', size(`mounts[].size`, mount.size, '64MiB')), mode: mount.mode ?? 0o1777 };
   });
