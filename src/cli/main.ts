@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
+import { benchCommand } from './bench.js';
 import { runCommand, type CliIo } from './run.js';
 
 const USAGE = `Usage: nsbox COMMAND [OPTIONS]
@@ -12,6 +13,7 @@ Run workloads in fresh Linux namespaces under cgroup limits.
 
 Commands:
   run       Run a command in a new sandbox
+  bench     Run the benchmark suite against peers (root)
 
 Options:
   -h, --help     show this help
@@ -42,6 +44,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     switch (first) {
       case 'run':
         return await runCommand(rest, io);
+      case 'bench':
+        return await benchCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':
