@@ -13,6 +13,7 @@ import { initPath, native } from './native/binding.js';
 import { type NativeExit, type NativeSpawned, type NativeSpawnPlan } from './native/native.js';
 import type { NormalizedOptions } from './options.js';
 import { isRoot, scratchDir } from './paths.js';
+import { releaseNetns, takeNetns } from './netns-pool.js';
 import { buildPlan } from './plan.js';
 import { setupError } from './result.js';
 import { resolveUser } from './user-spec.js';
@@ -102,7 +103,13 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   let spawned: NativeSpawned;
   try {
     const plan = buildPlan({ id, options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: options.network === 'host' ? hostNetworkFiles() : [], seccomp: options.seccomp });
-    spawned = await nativeSpawn(plan);
+    // A pooled fresh network namespace (root without a user namespace only): closed once the spawn settled.
+    const netnsFd = plan.newNet && !userns ? takeNetns() : -1;
+    try {
+      spawned = await nativeSpawn({ ...plan, netnsFd });
+    } finally {
+      releaseNetns(netnsFd);
+    }
   } catch (error) {
     await cgroup?.remove();
     throw error;

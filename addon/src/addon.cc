@@ -8,6 +8,7 @@
 
 #include "exit_watcher.h"
 #include "fsops.h"
+#include "netns_pool.h"
 #include "spawn_worker.h"
 
 namespace {
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mknod", Napi::Function::New(env, sbx::fsops::Mknod, "mknod"));
   exports.Set("lsetxattr", Napi::Function::New(env, sbx::fsops::Lsetxattr, "lsetxattr"));
   exports.Set("lgetxattr", Napi::Function::New(env, sbx::fsops::Lgetxattr, "lgetxattr"));
+  exports.Set("createNetns", Napi::Function::New(env, sbx::CreateNetns, "createNetns"));
   return exports;
 }
 

@@ -75,6 +75,8 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
   p.cwd = p.keep(str(o, "cwd"));
   p.hostname = p.keep(str(o, "hostname"));
   p.newNet = flag(o, "newNet");
+  // Optional: plans without a pooled network namespace leave it out.
+  p.netnsFd = o.Get("netnsFd").IsUndefined() ? -1 : static_cast<int>(num(o, "netnsFd"));
 
   p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
   p.uidMap = p.keep(str(o, "uidMap"));

@@ -62,6 +62,9 @@ struct Plan {
   const char* cwd = "/";
   const char* hostname = "";
   bool newNet = true;
+  // With newNet: a fresh network namespace made ahead of time (netns_pool.cc) to start the
+  // child in instead of CLONE_NEWNET; -1 for none. Owned (and closed) by the caller.
+  int netnsFd = -1;
 
   UsernsMode usernsMode = UsernsMode::kNone;
   const char* uidMap = "";

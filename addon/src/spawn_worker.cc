@@ -7,6 +7,7 @@
 #include "spawn_worker.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -117,10 +118,19 @@ void SpawnWorker::Execute() {
   void* stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (stack == MAP_FAILED) return parentFail("mmap", "");
 
+  // A pooled network namespace (netns_pool.cc): this thread enters it just for the clone, so
+  // the child starts there instead of paying for a new one inside clone3, and comes back at once.
+  int hostNetns = -1;
+  bool pooledNet = plan.newNet && plan.netnsFd >= 0 && plan.usernsMode == UsernsMode::kNone;
+  if (pooledNet) {
+    hostNetns = childEnds.add(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (hostNetns < 0) return parentFail("open", "/proc/thread-self/ns/net");
+  }
+
   struct clone_args args;
   memset(&args, 0, sizeof args);
   args.flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (plan.newNet) args.flags |= CLONE_NEWNET;
+  if (plan.newNet && !pooledNet) args.flags |= CLONE_NEWNET;
   if (plan.usernsMode != UsernsMode::kNone) args.flags |= CLONE_NEWUSER;
   if (cgroupFd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
@@ -137,7 +147,14 @@ void SpawnWorker::Execute() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (pooledNet && setns(plan.netnsFd, CLONE_NEWNET) < 0) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    munmap(stack, kStackSize);
+    return parentFail("setns", "pooled network namespace");
+  }
   long pid = sys::clone3Run(&args, child::main, &ctx);
+  // A libuv thread left in a sandbox's namespace would run later host work there: no safe way on.
+  if (pooledNet && setns(hostNetns, CLONE_NEWNET) < 0) abort();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
     munmap(stack, kStackSize);

@@ -86,8 +86,10 @@ export interface NativeSpawnPlan {
   newgidmapPath: string;
   /** cgroup v2 directory to clone into (CLONE_INTO_CGROUP); '' for none. */
   cgroupV2Dir: string;
-  /** cgroup v1 `cgroup.procs` files the child writes "0" into before anything else; may be empty. */
+  /** cgroup v1 files (`tasks`, see CgroupV1.tasksFiles) the child writes "0" into before anything else; may be empty. */
   cgroupV1Procs: string[];
+  /** With newNet: a fresh network namespace from the pool (src/netns-pool.ts) to start in; -1 or absent: a new one in clone3. */
+  netnsFd?: number;
   /** An existing empty host directory: the child mounts a private tmpfs on it in its own mount namespace. */
   scratchDir: string;
   /** tmpfs data for the scratch mount ("size=…,mode=0700"). */
@@ -163,6 +165,8 @@ export interface NativeAddon {
   kill(pidfd: number, signal: number): number;
   /** close(2) an fd the addon handed out. */
   close(fd: number): void;
+  /** Makes a fresh network namespace on a worker thread: its fd (close-on-exec), or an errno. */
+  createNetns(callback: (errno: number | null, fd: number | null) => void): void;
   /** mknod(2): a whiteout is a character device 0:0. Returns 0 or a negative errno. */
   mknod(path: string, mode: number, major: number, minor: number): number;
   /** lsetxattr(2). Returns 0 or a negative errno. */

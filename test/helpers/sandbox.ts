@@ -54,7 +54,19 @@ export function zombieChildren(): number[] {
 
 /** Open fds of this process. */
 export function openFds(): string[] {
-  return readdirSync('/proc/self/fd');
+  // Not the fresh network namespaces nsbox keeps ready (src/netns-pool.ts): at most two, refilled
+  // on a worker thread after each start, so a count could catch one in flight.
+  // test/native/netns-pool.test.ts bounds them instead.
+  return readdirSync('/proc/self/fd').filter((fd) => !isNetnsFd(fd));
+}
+
+/** Whether an fd of this process refers to a network namespace. */
+export function isNetnsFd(fd: string): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`).startsWith('net:[');
+  } catch {
+    return false; // closed meanwhile (readdirSync's own directory fd, for one)
+  }
 }
 
 /** Mount lines of this process's mount namespace. */
