@@ -117,7 +117,8 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     newuidmapPath: idMapping.newuidmapPath,
     newgidmapPath: idMapping.newgidmapPath,
     cgroupV2Dir: cgroup?.version === 'v2' ? cgroup.dir : '',
-    cgroupV1Procs: cgroup?.version === 'v1' ? [...cgroup.procsFiles] : [],
+    // `tasks`, not `cgroup.procs`: see CgroupV1.tasksFiles (the child writes "0" while single-threaded).
+    cgroupV1Procs: cgroup?.version === 'v1' ? [...cgroup.tasksFiles] : [],
     scratchDir: scratch,
     scratchData: `size=${options.limits.diskBytes},mode=0700`,
     scratchDirs: options.upperDir ? [rootDir] : [upper, work, rootDir],

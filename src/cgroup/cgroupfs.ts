@@ -6,6 +6,7 @@
 // round trip through the libuv threadpool would cost more than the operation itself.
 
 import { closeSync, constants, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SandboxError } from '../errors.js';
 
@@ -42,6 +43,23 @@ export function makeDir(path: string): boolean {
     if (errnoOf(error) === 'EEXIST') return false;
     throw cgroupError('create cgroup', path, error);
   }
+}
+
+/**
+ * Creates `dir` and, only when that fails with ENOENT, its parent first: the parent exists after
+ * the first sandbox, and a mkdir that fails with EEXIST on every start costs a syscall and an
+ * Error object on the start path. Returns false if `dir` already existed.
+ */
+export function makeDirAndParent(dir: string): boolean {
+  try {
+    mkdirSync(dir);
+    return true;
+  } catch (error) {
+    if (errnoOf(error) === 'EEXIST') return false;
+    if (errnoOf(error) !== 'ENOENT') throw cgroupError('create cgroup', dir, error);
+  }
+  makeDir(dirname(dir));
+  return makeDir(dir);
 }
 
 // One write(2) on an O_WRONLY fd: no O_CREAT (kernfs would answer a missing file with EACCES, not ENOENT)

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import { networkCommand } from './network.js';
+import { benchCommand } from './bench.js';
 import { runCommand, type CliIo } from './run.js';
 import { volumeCommand } from './volume.js';
 import { loadCommand } from './load.js';
@@ -32,6 +33,7 @@ Commands:
   images    List the images of the store
   inspect   Show what the store knows about images, as JSON
   rmi       Remove images from the store
+  bench     Run the benchmark suite against peers (root)
 
 Options:
   -h, --help     show this help
@@ -82,6 +84,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await inspectCommand(rest, io);
       case 'rmi':
         return await rmiCommand(rest, io);
+      case 'bench':
+        return await benchCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':

@@ -96,7 +96,7 @@ export interface NativeSpawnPlan {
   newgidmapPath: string;
   /** cgroup v2 directory to clone into (CLONE_INTO_CGROUP); '' for none. */
   cgroupV2Dir: string;
-  /** cgroup v1 `cgroup.procs` files the child writes "0" into before anything else; may be empty. */
+  /** cgroup v1 files (`tasks`, see CgroupV1.tasksFiles) the child writes "0" into before anything else; may be empty. */
   cgroupV1Procs: string[];
   /** An existing empty host directory: the child mounts a private tmpfs on it in its own mount namespace. */
   scratchDir: string;

@@ -55,7 +55,17 @@ export function zombieChildren(): number[] {
 
 /** Open fds of this process. */
 export function openFds(): string[] {
-  return readdirSync('/proc/self/fd');
+  // Not network-namespace fds: the bridged-network tests of another file create and drop them.
+  return readdirSync('/proc/self/fd').filter((fd) => !isNetnsFd(fd));
+}
+
+/** Whether an fd of this process refers to a network namespace. */
+export function isNetnsFd(fd: string): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`).startsWith('net:[');
+  } catch {
+    return false; // closed meanwhile (readdirSync's own directory fd, for one)
+  }
 }
 
 /**

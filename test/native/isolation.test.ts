@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileS
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, spawn, RunError, SetupError } from '../../src/index.js';
-import { processesInPidNamespace, probeRootfs } from '../helpers/sandbox.js';
+import { openFds, processesInPidNamespace, probeRootfs } from '../helpers/sandbox.js';
 
 let image: string;
 test.before(async () => {
@@ -230,9 +230,9 @@ test('nsbox-init reaps orphaned zombies', async (t) => {
 
 test.serial('spawn without ending stdin leaks no fd after the workload exits', async (t) => {
   await run({ image, command: ['true'] });
-  const before = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+  const before = openFds().length;
   const child = spawn({ image, command: ['true'] });
   await child;
   await new Promise((resolve) => setImmediate(resolve));
-  t.is((await import('node:fs')).readdirSync('/proc/self/fd').length, before);
+  t.is(openFds().length, before);
 });
