@@ -22,12 +22,13 @@ import type { FirstByteRow } from './scenarios/first-byte.js';
 import type { IdleMemoryReport } from './scenarios/idle-memory.js';
 import type { LatencyReport } from './scenarios/latency.js';
 import type { PullUnpackReport } from './scenarios/pull-unpack-hook.js';
+import type { ExecPoolReport } from './exec-pool.js';
 import type { ThroughputReport } from './scenarios/throughput.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
 /** Scenario names for --only. */
-export const SCENARIOS = ['floor', 'latency', 'latency-1g', 'throughput', 'first-byte', 'idle-memory', 'pull-unpack'] as const;
+export const SCENARIOS = ['floor', 'latency', 'latency-1g', 'throughput', 'first-byte', 'idle-memory', 'pull-unpack', 'exec-pool'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 const USAGE = `Usage: nsbox bench [OPTIONS]
@@ -136,6 +137,12 @@ async function runWorker(name: string, config: WorkerConfig): Promise<void> {
           result = await measurePullUnpack(import.meta.url, config.quick);
           break;
         }
+        case 'exec-pool': {
+          const { benchExecPool } = await import('./exec-pool.js');
+          process.stderr.write('exec and pool\n');
+          result = await benchExecPool({ runs: config.runs, warmup: config.warmup });
+          break;
+        }
         default:
           throw new Error(`unknown worker ${name}`);
       }
@@ -167,6 +174,7 @@ export async function runSuite(settings: SuiteSettings, out: string, stderr: Nod
   // A young generation at full size from the start, so that its one-time growth does not read as per-sandbox memory.
   const idleMemory = wanted('idle-memory') ? await worker<IdleMemoryReport>('idle-memory', config, ['--expose-gc', '--min-semi-space-size=16'], stderr) : undefined;
   const pullUnpack = wanted('pull-unpack') ? await worker<PullUnpackReport>('pull-unpack', config, [], stderr) : undefined;
+  const execPool = wanted('exec-pool') ? await worker<ExecPoolReport>('exec-pool', config, [], stderr) : undefined;
 
   const chartRows: ChartRow[] = [
     ...floor.map((row) => ({ label: row.id === 'floor' ? 'C floor (all namespaces)' : 'C floor, no net namespace', samples: row.samples, note: row.missing })),
@@ -179,7 +187,7 @@ export async function runSuite(settings: SuiteSettings, out: string, stderr: Nod
       })),
     ),
   ];
-  const report = benchReport({ machine, settings, floor, latency, throughput, firstByte, idleMemory, pullUnpack });
+  const report = benchReport({ machine, settings, floor, latency, throughput, firstByte, idleMemory, pullUnpack, execPool });
   await fs.mkdir(out, { recursive: true });
   await fs.writeFile(path.join(out, 'latest.json'), `${JSON.stringify(report.json, null, 2)}\n`);
   await fs.writeFile(path.join(out, 'latest.md'), report.markdown);

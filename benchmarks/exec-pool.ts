@@ -82,7 +82,8 @@ export async function benchExecPool(options: { runs?: number; warmup?: number } 
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// Run as a script (not when bundled into dist/bench.js, where import.meta.url is bench.js's own).
+if (/exec-pool\.[jt]s$/.test(process.argv[1] ?? '') && import.meta.url === pathToFileURL(process.argv[1]!).href) {
   const { values } = parseArgs({ options: { runs: { type: 'string' }, warmup: { type: 'string' } } });
   const report = await benchExecPool({ runs: values.runs ? Number(values.runs) : undefined, warmup: values.warmup ? Number(values.warmup) : undefined });
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

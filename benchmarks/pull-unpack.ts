@@ -28,6 +28,8 @@ export interface PullUnpackOptions {
   reps?: number;
   /** Approximate size of each of the 3 content layers, uncompressed, in MB. Default 40. */
   layerMb?: number;
+  /** A short run for `nsbox bench --quick`: 1 repetition of 4 MB layers unless given. */
+  quick?: boolean;
 }
 
 /** One row: what was timed, the median and every sample (ms), and bytes moved when it applies. */
@@ -66,8 +68,8 @@ const sources = ['/usr/lib/x86_64-linux-gnu', '/usr/share', path.join(ROOT, 'nod
  * ```
  */
 export async function benchPullUnpack(options: PullUnpackOptions = {}): Promise<PullUnpackReport> {
-  const reps = options.reps ?? 5;
-  const layerBytes = (options.layerMb ?? 40) * 1e6;
+  const reps = options.reps ?? (options.quick ? 1 : 5);
+  const layerBytes = (options.layerMb ?? (options.quick ? 4 : 40)) * 1e6;
   const work = await dir({ prefix: 'nsbox-bench-pull-', unsafeCleanup: true });
   const registry = await startRegistry();
   try {

@@ -18,8 +18,11 @@ export function pullUnpackModule(suiteUrl: string): string | undefined {
 export async function measurePullUnpack(suiteUrl: string, quick: boolean): Promise<PullUnpackReport> {
   const file = pullUnpackModule(suiteUrl);
   if (!file) return { available: false, reason: 'not available: benchmarks/pull-unpack.ts does not exist yet' };
-  const module = (await import(file)) as { benchPullUnpack?: (options: { quick: boolean }) => Promise<unknown> };
+  const module = (await import(file)) as { benchPullUnpack?: (options: { quick: boolean }) => Promise<unknown>; formatPullUnpack?: (report: never) => string };
   if (typeof module.benchPullUnpack !== 'function') return { available: false, reason: `not available: ${file} does not export benchPullUnpack()` };
   process.stderr.write('pull + unpack\n');
-  return { available: true, result: await module.benchPullUnpack({ quick }) };
+  const result = await module.benchPullUnpack({ quick });
+  // Its own table, when the module can write one.
+  const markdown = typeof module.formatPullUnpack === 'function' ? module.formatPullUnpack(result as never) : undefined;
+  return { available: true, result: markdown ? { ...(result as object), markdown } : result };
 }

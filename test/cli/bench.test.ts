@@ -80,10 +80,11 @@ test('nsbox bench --quick writes latest.json, latest.md and latency.svg with eve
   t.is(json.idleMemory.leftAfterCleanup, 0);
   t.is(json.idleMemory.hostProcessesAfter, json.idleMemory.hostProcessesBefore);
   // Scenarios 6 and 7 are reported, never dropped.
-  t.is(typeof json.pullUnpack.available, 'boolean');
-  t.false(json.execPool.available);
-  t.regex(json.execPool.reason, /^missing: /);
-  t.is(json.targets.length, 7);
+  t.true(json.pullUnpack.available);
+  t.true(json.pullUnpack.result.rows.length > 0);
+  for (const id of ['exec', 'pool', 'run']) t.true(json.execPool.scenarios.find((x: { id: string }) => x.id === id).stats.p50 > 0, id);
+  t.is(typeof json.execPool.poolOverheadMs, 'number');
+  t.is(json.targets.length, 8);
 
   const markdown = readFileSync(path.join(out, 'latest.md'), 'utf8');
   for (const heading of ['## Targets (issue 5)', '## 1–2. Start-to-exit', '## 3. Throughput', '## 4. Time to first byte', '## 5. Idle sandboxes', '## 6. Pull + unpack', '## 7. Exec latency'])

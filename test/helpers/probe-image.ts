@@ -16,7 +16,7 @@
 // is missing in `<key>-uid<N>/` (unpacked with `umoci --rootless`, owned by that user).
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +26,15 @@ import { promisify } from 'node:util';
 const execFileAsync = promisify(execFile);
 
 /** Absolute path of the probe's C source. */
-export const PROBE_SOURCE = fileURLToPath(new URL('../fixtures/probe.c', import.meta.url));
+// Found from the checkout's root rather than from this file, which the benchmarks also bundle into dist/.
+export const PROBE_SOURCE = path.join(checkoutRoot(), 'test', 'fixtures', 'probe.c');
+
+function checkoutRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'test', 'fixtures', 'probe.c'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error('test/fixtures/probe.c not found: the probe image needs the nsbox repository checkout');
+  }
+}
 
 /** The tag every fixture OCI layout carries. */
 export const OCI_TAG = 'latest';
