@@ -100,7 +100,12 @@ test('a transfer cut mid-blob is resumed with a Range request from the byte it r
   const store = await freshStore();
   const image = await store.pull(`${cutting.host}/busybox:1`);
   const layerRequests = cutting.seen.filter((r) => r.url.endsWith(bigLayer.digest));
-  t.deepEqual(layerRequests.map((r) => r.range), [undefined, `bytes=${half}-`]);
+  // The resume starts where the client's bytes ended. The cut is a reset, which can discard what
+  // was still in flight (under load, part of the half the proxy sent): up to `half`, never 0.
+  t.is(layerRequests.length, 2);
+  t.is(layerRequests[0]!.range, undefined);
+  const from = Number(/^bytes=(\d+)-$/.exec(layerRequests[1]!.range ?? '')?.[1]);
+  t.true(from > 0 && from <= half, `resumed from ${layerRequests[1]!.range}`);
   t.is((await fs.stat(path.join(store.root, 'blobs/sha256', bigLayer.digest.slice(7)))).size, bigLayer.size);
   t.is(image.digest, manifestDigest);
 });
