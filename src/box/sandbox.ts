@@ -99,6 +99,21 @@ export interface SandboxStats {
 export type SandboxState = 'running' | 'paused' | 'stopping' | 'stopped';
 
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/** @internal The key of Sandbox's start from checked options. */
+export const startChecked = Symbol('nsbox.startChecked');
+
+/** @internal Checks {@link Sandbox.create}'s options: ERR_INVALID_OPTION for anything wrong. */
+export function checkCreateOptions(options: CreateOptions): NormalizedOptions {
+  if (typeof options !== 'object' || options === null) throw new SandboxError('ERR_INVALID_OPTION', 'Invalid sandbox option: expected an options object');
+  for (const key of ['command', 'stdin', 'encoding', 'buffer', 'reject', 'init'])
+    if (key in options) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: \`${key}\` is not an option of Sandbox.create (give commands to exec)`);
+  const limits = (options as SandboxOptions).limits;
+  // A long-lived sandbox has no deadline unless asked for one.
+  const withLifetime = { ...options, limits: { ...(typeof limits === 'object' && limits !== null ? limits : {}), timeout: limits?.timeout ?? 0 } } as SandboxOptions;
+  if (limits !== undefined && (typeof limits !== 'object' || limits === null)) (withLifetime as { limits: unknown }).limits = limits;
+  return checkedOptions(withLifetime);
+}
 const live = new Set<Sandbox>();
 
 function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): asserts value is T {
@@ -185,14 +200,11 @@ export class Sandbox {
    * ```
    */
   static async create(options: CreateOptions): Promise<Sandbox> {
-    if (typeof options !== 'object' || options === null) throw new SandboxError('ERR_INVALID_OPTION', 'Invalid sandbox option: expected an options object');
-    for (const key of ['command', 'stdin', 'encoding', 'buffer', 'reject', 'init'])
-      if (key in options) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: \`${key}\` is not an option of Sandbox.create (give commands to exec)`);
-    const limits = (options as SandboxOptions).limits;
-    // A long-lived sandbox has no deadline unless asked for one.
-    const withLifetime = { ...options, limits: { ...(typeof limits === 'object' && limits !== null ? limits : {}), timeout: limits?.timeout ?? 0 } } as SandboxOptions;
-    if (limits !== undefined && (typeof limits !== 'object' || limits === null)) (withLifetime as { limits: unknown }).limits = limits;
-    const normalized = checkedOptions(withLifetime);
+    return Sandbox[startChecked](checkCreateOptions(options));
+  }
+
+  /** @internal Starts a sandbox from options {@link checkCreateOptions} already checked (the pool checks once for all). */
+  static async [startChecked](normalized: NormalizedOptions): Promise<Sandbox> {
     const id = newCgroupId();
     let context: SandboxContext | undefined;
     const holder = new SandboxProcess(id, { ...normalized, reject: false, buffer: false }, false, async (stdio) => {

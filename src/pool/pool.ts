@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // SandboxPool: sandboxes started ahead of time, one per call, never reused, refilled in the background.
 import ow, { ArgumentError, type BasePredicate } from 'ow';
-import { Sandbox, type CreateOptions, type ExecOptions } from '../box/sandbox.js';
+import { checkCreateOptions, Sandbox, startChecked, type CreateOptions, type ExecOptions } from '../box/sandbox.js';
+import type { NormalizedOptions } from '../options.js';
 import { SandboxError } from '../errors.js';
 import type { RunResult } from '../result.js';
 import type { OutputOf } from '../sandbox.js';
@@ -85,7 +86,7 @@ function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): a
  * ```
  */
 export class SandboxPool {
-  readonly #options: CreateOptions;
+  readonly #options: NormalizedOptions;
   readonly #callTimeoutMs: number;
   readonly #size: number;
   readonly #max: number;
@@ -102,7 +103,7 @@ export class SandboxPool {
   #retryTimer: NodeJS.Timeout | undefined;
 
   /** @internal Use {@link createPool}. */
-  constructor(options: CreateOptions, callTimeoutMs: number, size: number, max: number, queueTimeoutMs: number) {
+  constructor(options: NormalizedOptions, callTimeoutMs: number, size: number, max: number, queueTimeoutMs: number) {
     this.#options = options;
     this.#callTimeoutMs = callTimeoutMs;
     this.#size = size;
@@ -137,7 +138,9 @@ export class SandboxPool {
       return await box.exec(commandOrFn, { ...(this.#callTimeoutMs > 0 && { timeout: this.#callTimeoutMs }), ...options });
     } finally {
       clearTimeout(timer);
-      this.#release(box);
+      // The removal and the refill start after the caller has its result (their synchronous
+      // parts would otherwise run inside this call's time).
+      setImmediate(() => this.#release(box));
     }
   }
 
@@ -211,7 +214,7 @@ export class SandboxPool {
 
   #startOne(): void {
     this.#starting++;
-    Sandbox.create(this.#options).then(
+    Sandbox[startChecked](this.#options).then(
       (box) => {
         this.#starting--;
         this.#created++;
@@ -313,7 +316,9 @@ export async function createPool(options: PoolOptions): Promise<SandboxPool> {
   const { timeout: callTimeout, ...sandboxLimits } = typeof limits === 'object' && limits !== null ? limits : {};
   const callTimeoutMs = callTimeout === undefined ? 0 : parseDuration(callTimeout);
   if (callTimeoutMs === undefined) throw new SandboxError('ERR_INVALID_OPTION', `Invalid pool option: limits.timeout must be milliseconds or a duration like 2s, got \`${String(callTimeout)}\``);
-  const pool = new SandboxPool({ ...rest, ...(limits !== undefined && { limits: typeof limits === 'object' && limits !== null ? sandboxLimits : limits }) } as CreateOptions, callTimeoutMs, ready, max, queueTimeoutMs);
+  // Checked once here, for every sandbox the pool will start.
+  const normalized = checkCreateOptions({ ...rest, ...(limits !== undefined && { limits: typeof limits === 'object' && limits !== null ? sandboxLimits : limits }) } as CreateOptions);
+  const pool = new SandboxPool(normalized, callTimeoutMs, ready, max, queueTimeoutMs);
   pool.fill();
   try {
     await pool.warm();

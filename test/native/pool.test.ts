@@ -22,7 +22,7 @@ test('every call gets a fresh sandbox: no file, process or environment survives 
   const { stdout } = await pool.run(['sh', '-c', 'echo $((6 * 7))']);
   t.is(stdout, '42\n');
   await t.throwsAsync(pool.run(['sh', '-c', 'exit 3']), { instanceOf: RunError });
-  await waitFor(() => pool.stats().ready === 2);
+  await waitFor(() => pool.stats().ready === 2 && pool.stats().inUse === 0);
   t.is(pool.stats().ready, 2, 'refilled in the background');
   t.is(pool.stats().inUse, 0);
 });
@@ -46,15 +46,17 @@ test('a closed pool refuses calls, fails its waiters and leaves no sandbox behin
   const pool = await createPool({ image: 'host', size: 2, maxSandboxes: 2 });
   const ids = await Promise.all([pool.run(async (box) => box.id), pool.run(async (box) => box.id)]);
   t.is(new Set(ids).size, 2);
-  let release!: () => void;
+  // Used sandboxes are let go just after their calls return.
+  await waitFor(() => pool.stats().inUse === 0 && pool.stats().ready === 2);
+  let release: (() => void) | undefined;
   const a = pool.run(() => new Promise<void>((resolve) => (release = resolve)));
   const b = pool.run(() => new Promise<void>((resolve) => setTimeout(resolve, 50)));
-  await waitFor(() => pool.stats().inUse === 2);
+  await waitFor(() => pool.stats().inUse === 2 && release !== undefined);
   const waiter = pool.run(['true']);
   const closing = pool.close();
   await t.throwsAsync(waiter, { code: 'ERR_POOL_CLOSED' });
   await t.throwsAsync(pool.run(['true']), { code: 'ERR_POOL_CLOSED' });
-  release();
+  release!();
   await Promise.all([a, b, closing]);
   t.deepEqual(pool.stats(), { ready: 0, starting: 0, inUse: 0, waiting: 0, created: pool.stats().created, failed: 0 });
   t.deepEqual(ownCgroups().filter((dir) => ids.some((id) => dir.endsWith(id))), []);
