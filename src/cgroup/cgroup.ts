@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
+import { isProcessAlive, SANDBOX_ID_PATTERN } from '../sandbox-id.js';
 import { killProcs, rmdirPatientlySync } from './cgroupfs.js';
 import { detectCgroups } from './detect.js';
 import { CgroupV1, createCgroupV1 } from './v1.js';
@@ -93,7 +94,6 @@ export interface CgroupHandle {
 export type SandboxCgroup = CgroupV1 | CgroupV2;
 
 /** `<host pid>x<16 hex digits>`: the host pid is the process that owns the cgroup. */
-const ID_PATTERN = /^([1-9][0-9]{0,9})x[0-9a-f]{16}$/;
 
 /**
  * Makes a fresh sandbox id that records this process as its owner, for {@link collectLeftoverCgroups}.
@@ -125,7 +125,7 @@ export function newCgroupId(): string {
  */
 export function createCgroup(options: CgroupOptions): SandboxCgroup {
   const { id, parent = DEFAULT_CGROUP_PARENT, version, limits = {}, freezable = false } = options;
-  if (!ID_PATTERN.test(id)) {
+  if (!SANDBOX_ID_PATTERN.test(id)) {
     throw new SandboxError('ERR_INVALID_OPTION', `Invalid cgroup id "${id}": expected <host pid>x<16 hex digits>, as newCgroupId() makes`);
   }
   if (!isDirName(parent)) {
@@ -167,8 +167,8 @@ export function collectLeftoverCgroups(parent: string = DEFAULT_CGROUP_PARENT): 
       continue; // No such parent in this hierarchy (or not ours to read).
     }
     for (const name of names) {
-      const owner = ID_PATTERN.exec(name)?.[1];
-      if (owner === undefined || isAlive(Number(owner))) continue;
+      const owner = SANDBOX_ID_PATTERN.exec(name)?.[1];
+      if (owner === undefined || isProcessAlive(Number(owner))) continue;
       const dir = join(parentDir, name);
       try {
         killProcs([join(dir, 'cgroup.procs')]);
@@ -185,12 +185,3 @@ function isDirName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive but not ours to signal.
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}

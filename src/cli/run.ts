@@ -263,15 +263,24 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     child.stdout.pipe(io.stdout, { end: false });
     child.stderr.pipe(io.stderr, { end: false });
 
-    const result = await child;
-    const reason = killReasonOf(result, plan.limits);
-    if (reason) io.stderr.write(`nsbox: ${reason}\n`);
-    return exitCodeOf(result);
+    return finished(await child, plan.limits, io);
   } catch (error) {
-    if (!isSandboxError(error)) throw error;
-    io.stderr.write(`nsbox: ${error.message}\n`);
-    return errorExitCode(error);
+    return failed(error, io);
   } finally {
     for (const [name, handler] of forward) process.off(name, handler);
   }
+}
+
+/** Says on stderr why nsbox killed the command, if it did, and gives the CLI's exit code. */
+export function finished(result: RunResult<string | Buffer>, limits: Extract<RunPlan, { help: false }>['limits'], io: CliIo): number {
+  const reason = killReasonOf(result, limits);
+  if (reason) io.stderr.write(`nsbox: ${reason}\n`);
+  return exitCodeOf(result);
+}
+
+/** An error nsbox threw before or while starting the command: its message on stderr, its exit code. */
+export function failed(error: unknown, io: CliIo): number {
+  if (!isSandboxError(error)) throw error;
+  io.stderr.write(`nsbox: ${error.message}\n`);
+  return errorExitCode(error);
 }

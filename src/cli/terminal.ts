@@ -2,9 +2,8 @@
 // `nsbox run -t`: the command on a terminal of the sandbox, wired to this terminal (raw mode, resize).
 import type { ReadStream, WriteStream } from 'node:tty';
 import { Sandbox, type CreateOptions } from '../box/sandbox.js';
-import { isSandboxError } from '../errors.js';
 import type { RunPlan } from './run.js';
-import { errorExitCode, exitCodeOf, killReasonOf, type CliIo } from './run.js';
+import { failed, finished, type CliIo } from './run.js';
 
 /**
  * Runs the plan's command with a pseudo-terminal: a sandbox is created, the command exec'd in
@@ -34,13 +33,9 @@ export async function runOnTerminal(plan: Extract<RunPlan, { help: false }>, io:
     const result = await child;
     input.unpipe(child.stdin!);
     output.off('resize', onResize);
-    const reason = killReasonOf(result, plan.limits);
-    if (reason) io.stderr.write(`nsbox: ${reason}\n`);
-    return exitCodeOf(result);
+    return finished(result, plan.limits, io);
   } catch (error) {
-    if (!isSandboxError(error)) throw error;
-    io.stderr.write(`nsbox: ${error.message}\n`);
-    return errorExitCode(error);
+    return failed(error, io);
   } finally {
     if (rawMode) input.setRawMode(false);
     input.pause();

@@ -8,24 +8,15 @@ import { ipamDir } from './networks.js';
 import { listNetns, netnsDir, removeNetns } from './netns.js';
 import { removeRulesOf } from './rules.js';
 import { runDir } from '../paths.js';
+import { isProcessAlive, SANDBOX_ID_PATTERN } from '../sandbox-id.js';
 import { withLock } from '../store/lock.js';
 
-const idPattern = /^([1-9][0-9]{0,9})x[0-9a-f]{16}$/;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive but not ours to signal.
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
 
 /** @internal True for a sandbox id whose host process is gone. */
 export function ownerIsDead(id: string): boolean {
-  const owner = idPattern.exec(id)?.[1];
-  return owner !== undefined && Number(owner) !== process.pid && !isAlive(Number(owner));
+  const owner = SANDBOX_ID_PATTERN.exec(id)?.[1];
+  return owner !== undefined && Number(owner) !== process.pid && !isProcessAlive(Number(owner));
 }
 
 function list(dir: string): string[] {
