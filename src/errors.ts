@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'ERR_NATIVE_LOAD'
   | 'ERR_CGROUP'
   | 'ERR_SANDBOX_STOPPED'
+  | 'ERR_SANDBOX_PAUSED'
   | 'ERR_FILE'
   | 'ERR_NOT_FOUND'
   | 'ERR_IN_USE'

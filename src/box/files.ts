@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Files in a running sandbox, reached from the host without ever leaving the sandbox's root.
+// readFile follows symlinks inside the root (as `docker cp` does, reading as the host process);
+// writes never follow one at the last component.
 //
 // Why this is safe against a hostile workload that rewrites its files while we work: every
 // path is resolved by the kernel with openat2(RESOLVE_IN_ROOT) against an fd of the sandbox's
@@ -7,7 +9,7 @@
 // directory are then reached through that directory's fd (`/proc/self/fd/N/name`), one
 // component that is never followed when it is a symlink (O_NOFOLLOW, lstat, readlink).
 // Devices and fifos are refused, and the sandbox's mounts are nodev anyway.
-import { constants, closeSync, fstatSync, fchmodSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { constants, closeSync, fstatSync, fchmodSync, ftruncateSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { read, write } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
@@ -19,7 +21,7 @@ import { native } from '../native/binding.js';
 
 const readAsync = promisify(read);
 const writeAsync = promisify(write);
-const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = constants;
 const O_PATH = 0o10000000;
 
 const errnoName = (negative: number) => Object.entries(osConstants.errno).find(([, value]) => value === -negative)?.[0] ?? `errno ${-negative}`;
@@ -105,12 +107,25 @@ export class SandboxRoot {
   }
 
   async writeFile(path: string, data: Buffer, mode: number, owner: { uid: number; gid: number }): Promise<void> {
-    // O_NONBLOCK: a fifo planted at the path fails (ENXIO) instead of blocking the host.
-    const fd = this.openIn(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY, mode, 'write');
+    // The host writes as itself (root, usually), so it never follows a symlink at the last
+    // component (a workload could point one at a file it may not write, e.g. in a bind mount),
+    // writes only to a regular file with one link, truncates only after those checks, and
+    // chowns only a file it created. O_NONBLOCK: a fifo planted there fails instead of blocking.
+    let created = true;
+    let fd: number;
+    try {
+      fd = this.openIn(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode, 'write');
+    } catch (error) {
+      if (((error as SandboxError).cause as NodeJS.ErrnoException | undefined)?.code !== 'EEXIST') throw error;
+      created = false;
+      fd = this.openIn(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0, 'write');
+    }
     try {
       const stats = fstatSync(fd);
-      if (!stats.isFile()) throw fileError('write', path, Object.assign(new Error('not a regular file'), { code: 'EINVAL' }));
-      this.chown(fd, owner.uid, owner.gid);
+      if (!stats.isFile() || stats.nlink !== 1)
+        throw fileError('write', path, Object.assign(new Error('not a regular file with a single link'), { code: 'EINVAL' }));
+      ftruncateSync(fd, 0);
+      if (created) this.chown(fd, owner.uid, owner.gid);
       fchmodSync(fd, mode);
       for (let offset = 0; offset < data.length; ) {
         const { bytesWritten } = await writeAsync(fd, data, offset, data.length - offset, null);
@@ -169,8 +184,11 @@ export class SandboxRoot {
           if (!existing?.isDirectory()) mkdirSync(at, { mode: 0o700 });
           const fd = openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
           try {
-            this.chown(fd, id.uid, id.gid);
-            fchmodSync(fd, mode);
+            // A directory that was there keeps its owner and mode (it may be a mount point or the workload's).
+            if (!existing) {
+              this.chown(fd, id.uid, id.gid);
+              fchmodSync(fd, mode);
+            }
             futimesSync(fd, mtime, mtime);
           } finally {
             closeSync(fd);
@@ -182,7 +200,8 @@ export class SandboxRoot {
         case 'OldFile':
         case 'ContiguousFile': {
           removeExisting(existing, at, target);
-          const fd = openSync(at, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o600);
+          // O_EXCL: a name the workload slips in after the unlink (a link to another file) is refused, never written through.
+          const fd = openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
           try {
             if (!fstatSync(fd).isFile()) throw new SandboxError('ERR_FILE', `Cannot copy into the sandbox: \`${target}\` is not a regular file`);
             for await (const chunk of entry as AsyncIterable<Buffer>) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sandbox: a long-lived sandbox that takes several commands (exec), files, pause/resume and a graceful stop.
-import { constants } from 'node:fs';
+import { closeSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import ow, { ArgumentError, type BasePredicate } from 'ow';
@@ -294,6 +294,8 @@ export class Sandbox {
     check(options ?? {}, 'options', execShape);
     const execOptions: ExecOptions = options ?? {};
     this.#assertRunning();
+    // A clone into a frozen cgroup would sit frozen, and hold a thread of the host's pool with it.
+    if (this.#state === 'paused') throw new SandboxError('ERR_SANDBOX_PAUSED', `Sandbox ${this.id} is paused: resume it before exec`);
     const timeoutMs = execOptions.timeout === undefined ? 0 : parseDuration(execOptions.timeout);
     if (timeoutMs === undefined) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: timeout must be milliseconds or a duration like 2s, got \`${String(execOptions.timeout)}\``);
     // Reuse run()'s checks for the parts they share (stdin, output size, signal).
@@ -305,6 +307,13 @@ export class Sandbox {
       const cwd = execOptions.cwd === undefined ? (context.options.cwd ?? (context.image.config.workingDir || '/')) : sandboxPath(execOptions.cwd);
       const ptyMaster = execOptions.tty ? this.#openTerminal(execOptions.tty === true ? { columns: 80, rows: 24 } : execOptions.tty) : -1;
       const env = { ...(execOptions.tty ? { TERM: 'xterm' } : {}), ...execOptions.env };
+      // Checked again right before the clone (nothing awaits in between until the addon has its own
+      // copy of the pidfd): pid 1 may have ended while the user was looked up, and its pidfd's number
+      // may already belong to another sandbox.
+      if (!this.#holder.kill(0)) {
+        if (ptyMaster >= 0) closeSync(ptyMaster);
+        throw new SandboxError('ERR_SANDBOX_STOPPED', `Sandbox ${this.id} stopped`);
+      }
       try {
         return await launchExec(context, { argv: command, env, cwd, user, failStage: shared.failStage, ptyMaster }, stdio);
       } catch (error) {
@@ -425,7 +434,7 @@ export class Sandbox {
     try {
       await cgroup.freeze();
     } catch (error) {
-      this.#state = 'running';
+      if (this.#state === 'paused') this.#state = 'running';
       throw error;
     }
   }
@@ -463,19 +472,28 @@ export class Sandbox {
 
   async #stop(signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
     if (this.#state === 'stopped') return;
-    this.#context.cgroup?.thaw();
+    const cgroup = this.#context.cgroup;
+    cgroup?.thaw();
     this.#state = 'stopping';
-    const ended = this.#holder.result.then(() => {}, () => {});
-    if (timeoutMs === 0) {
-      this.#holder.kill('SIGKILL');
-    } else {
-      // pid 1 (nsbox-init holding the sandbox) passes SIGTERM, SIGINT and SIGHUP on to every process; anything else is its to take.
-      this.#holder.kill(signal === 'SIGINT' || signal === 'SIGHUP' ? signal : 'SIGTERM');
-      if (signal !== 'SIGTERM' && signal !== 'SIGINT' && signal !== 'SIGHUP') this.#context.cgroup?.kill();
-      const timer = setTimeout(() => this.#holder.kill('SIGKILL'), timeoutMs);
-      await ended;
-      clearTimeout(timer);
+    const ended = this.#holder.result.then(() => true, () => true);
+    const endedWithin = (ms: number) => Promise.race([ended, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
+    if (timeoutMs > 0) {
+      if (cgroup) {
+        // The host signals every process of the sandbox through its cgroup: pid 1 runs as the
+        // sandbox's user and could not reach the processes of an exec as root. Done when only
+        // pid 1 is left (or it ended), else SIGKILL when the time is up.
+        cgroup.signal(signal);
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline && !(await endedWithin(20)) && cgroup.pids().some((pid) => pid !== this.pid)) {
+          // wait
+        }
+      } else {
+        // Without a cgroup, pid 1 (nsbox-init holding the sandbox) passes SIGTERM, SIGINT and SIGHUP on to every process it can.
+        this.#holder.kill(signal === 'SIGINT' || signal === 'SIGHUP' ? signal : 'SIGTERM');
+        await endedWithin(timeoutMs);
+      }
     }
+    this.#holder.kill('SIGKILL');
     await ended;
     // Execs end with the pid namespace; wait for their inits to report and clean up.
     await Promise.all([...this.#execs].map((exec) => exec.result.catch(() => {})));

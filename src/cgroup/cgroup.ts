@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { isProcessAlive, SANDBOX_ID_PATTERN } from '../sandbox-id.js';
-import { killProcs, rmdirPatientlySync } from './cgroupfs.js';
+import { killProcs, rmdirPatientlySync, writeIfPresent } from './cgroupfs.js';
 import { detectCgroups } from './detect.js';
 import { CgroupV1, createCgroupV1 } from './v1.js';
 import { CgroupV2, createCgroupV2 } from './v2.js';
@@ -78,6 +78,10 @@ export interface CgroupHandle {
   freeze(): Promise<void>;
   /** Thaws a frozen cgroup; does nothing to one that is not frozen. */
   thaw(): void;
+  /** Sends `signal` to every process in the cgroup, once. */
+  signal(signal: NodeJS.Signals): void;
+  /** The pids of its processes now. */
+  pids(): number[];
   /** SIGKILLs every process in the cgroup. Does nothing once the cgroup is removed. */
   kill(): void;
   /**
@@ -171,6 +175,9 @@ export function collectLeftoverCgroups(parent: string = DEFAULT_CGROUP_PARENT): 
       if (owner === undefined || isProcessAlive(Number(owner))) continue;
       const dir = join(parentDir, name);
       try {
+        // A host that died with its sandbox paused left it frozen: frozen tasks keep a SIGKILL pending until thawed.
+        writeIfPresent(join(dir, 'freezer.state'), 'THAWED');
+        writeIfPresent(join(dir, 'cgroup.freeze'), '0');
         killProcs([join(dir, 'cgroup.procs')]);
         if (rmdirPatientlySync(dir)) removed++;
       } catch {

@@ -126,6 +126,23 @@ function readPids(procsFiles: readonly string[]): number[] {
  * SIGKILLs every process in the given `cgroup.procs` files. It reads them again until a pass finds no
  * process it has not signalled yet, which catches children forked between a read and the kill.
  */
+/** The live pids listed in `procsFiles` (each once), without 0 (a task outside our pid namespace). */
+export function listProcs(procsFiles: readonly string[]): number[] {
+  return [...new Set(readPids(procsFiles))].filter((pid) => pid > 0);
+}
+
+/** Sends `signal` once to every process listed in `procsFiles` (not to ourselves); best effort. */
+export function signalProcs(procsFiles: readonly string[], signal: NodeJS.Signals): void {
+  for (const pid of readPids(procsFiles)) {
+    if (pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 export function killProcs(procsFiles: readonly string[]): void {
   const signalled = new Set<number>();
   // A bounded number of passes: a fork bomb under SIGKILL dies out long before this.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import type { CgroupHandle, CgroupLimits, CgroupStats, CgroupUsage } from './cgroup.js';
 import {
-  CPU_PERIOD_US, killProcs, makeDirAndParent, readKey, readNumber, readOptional, removeDirs, removeDirsSync, waitUntil, writeIfPresent, writeValue,
+  CPU_PERIOD_US, killProcs, listProcs, signalProcs, makeDirAndParent, readKey, readNumber, readOptional, removeDirs, removeDirsSync, waitUntil, writeIfPresent, writeValue,
 } from './cgroupfs.js';
 import type { CgroupLayout } from './detect.js';
 
@@ -69,6 +69,14 @@ export class CgroupV1 implements CgroupHandle {
     await waitUntil(() => (readOptional(state) ?? '').trim() === 'FROZEN' || (writeValue(state, 'FROZEN'), false), () => this.thaw(), freezer);
   }
 
+  signal(signal: NodeJS.Signals): void {
+    signalProcs(this.procsFiles, signal);
+  }
+
+  pids(): number[] {
+    return listProcs(this.procsFiles);
+  }
+
   thaw(): void {
     const { freezer } = this.#dirOf;
     if (freezer !== undefined) writeIfPresent(join(freezer, 'freezer.state'), 'THAWED');
@@ -97,7 +105,6 @@ export function createCgroupV1(layout: CgroupLayout, id: string, parent: string,
     ...(limits.memoryBytes === undefined ? [] : ['memory']),
     ...(limits.pids === undefined ? [] : ['pids']),
     ...(limits.cpus === undefined ? [] : ['cpu']),
-    ...(freezable ? ['freezer'] : []),
   ];
   for (const controller of required) {
     if (mounts[controller] === undefined) {
@@ -110,7 +117,8 @@ export function createCgroupV1(layout: CgroupLayout, id: string, parent: string,
     }
   }
   // memory, pids and cpuacct are always joined when mounted: they give the stats (peak, OOM, CPU time).
-  const wanted = [...new Set([...required, 'memory', 'pids', 'cpuacct'])].filter((c) => mounts[c] !== undefined);
+  // The freezer only when mounted: without it the sandbox runs, and only pause() says why it cannot.
+  const wanted = [...new Set([...required, 'memory', 'pids', 'cpuacct', ...(freezable ? ['freezer'] : [])])].filter((c) => mounts[c] !== undefined);
 
   const dirOf: Record<string, string> = {};
   const created: string[] = [];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import type { CgroupHandle, CgroupLimits, CgroupStats, CgroupUsage } from './cgroup.js';
 import {
-  CPU_PERIOD_US, killProcs, makeDir, readKey, readNumber, readOptional, removeDirs, removeDirsSync, waitUntil, writeIfPresent, writeValue,
+  CPU_PERIOD_US, killProcs, listProcs, signalProcs, makeDir, readKey, readNumber, readOptional, removeDirs, removeDirsSync, waitUntil, writeIfPresent, writeValue,
 } from './cgroupfs.js';
 import type { CgroupLayout } from './detect.js';
 
@@ -45,6 +45,14 @@ export class CgroupV2 implements CgroupHandle {
     writeValue(join(this.dir, 'cgroup.freeze'), '1');
     // cgroup.events says `frozen 1` once every task has stopped.
     await waitUntil(() => readKey(join(this.dir, 'cgroup.events'), 'frozen') === 1, () => this.thaw(), this.dir);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    signalProcs(this.procsFiles, signal);
+  }
+
+  pids(): number[] {
+    return listProcs(this.procsFiles);
   }
 
   thaw(): void {

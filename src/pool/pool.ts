@@ -228,7 +228,11 @@ export class SandboxPool {
         this.#lastError = error;
         // A start that fails fails the oldest waiter (it would otherwise wait for its timeout),
         // and the pool tries again after a pause rather than in a tight loop.
-        this.#waiters.shift()?.reject(error);
+        const waiter = this.#waiters.shift();
+        if (waiter) {
+          clearTimeout(waiter.timer);
+          waiter.reject(error);
+        }
         clearTimeout(this.#retryTimer);
         if (!this.#closed) this.#retryTimer = setTimeout(() => this.fill(), 200).unref();
       },
@@ -261,7 +265,9 @@ export class SandboxPool {
         resolve,
         reject,
         timer: setTimeout(() => {
-          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+          const at = this.#waiters.indexOf(waiter);
+          if (at < 0) return; // served or failed meanwhile
+          this.#waiters.splice(at, 1);
           const why = this.#lastError instanceof Error ? ` (last start failed: ${this.#lastError.message})` : '';
           reject(new SandboxError('ERR_POOL_EXHAUSTED', `No sandbox became free within ${this.#queueTimeoutMs} ms (${this.#inUse} in use, at most ${this.#max})${why}`));
         }, this.#queueTimeoutMs),

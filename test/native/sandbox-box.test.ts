@@ -89,9 +89,13 @@ test('writeFile and readFile go through the sandbox root only: symlinks and .. s
   await t.throwsAsync(box.readFile('/tmp/link'), { code: 'ERR_FILE' });
   await t.throwsAsync(box.readFile('/tmp/rel'), { code: 'ERR_FILE' });
   await t.throwsAsync(box.readFile(`/../../..${secret}`), { code: 'ERR_FILE' });
-  await box.writeFile('/tmp/link', 'overwritten\n');
+  // A write never follows a symlink at the last component (the host writes as root).
+  await t.throwsAsync(box.writeFile('/tmp/link', 'overwritten\n'), { code: 'ERR_FILE', message: /ELOOP/ });
   t.is(readFileSync(secret, 'utf8'), 'host only\n', 'the host file is untouched');
-  t.is((await box.exec(['cat', secret])).stdout, 'overwritten\n', 'the write landed inside the sandbox');
+  // A hard link to a file the workload may not write is refused too, and an existing file keeps its owner.
+  await box.exec(['sh', '-c', 'echo root-only > /tmp/protected && chmod 600 /tmp/protected && ln /tmp/protected /tmp/hardlink']);
+  await t.throwsAsync(box.writeFile('/tmp/hardlink', 'x'), { code: 'ERR_FILE', message: /EINVAL/ });
+  t.is((await box.exec(['cat', '/tmp/protected'])).stdout, 'root-only\n');
   await t.throwsAsync(box.readFile('/tmp/magic/hostname'), { code: 'ERR_FILE' });
   await t.throwsAsync(box.readFile('/tmp'), { code: 'ERR_FILE', message: /EISDIR/ });
   await t.throwsAsync(box.readFile('/tmp/hello.txt', { maxBytes: 3 }), { code: 'ERR_FILE', message: /maxBytes/ });
@@ -171,6 +175,7 @@ test('pause stops progress and resume continues', async (t) => {
   await waitFor(async () => Number((await box.readFile('/tmp/count', { encoding: 'utf8' }).catch(() => '0')).trim()) > 3);
   await box.pause();
   t.is(box.state, 'paused');
+  t.throws(() => box.exec(['true']), { code: 'ERR_SANDBOX_PAUSED' }, 'a clone into a frozen cgroup would hang');
   const frozen = await box.readFile('/tmp/count', { encoding: 'utf8' });
   await sleep(300);
   t.is(await box.readFile('/tmp/count', { encoding: 'utf8' }), frozen, 'no progress while paused');
