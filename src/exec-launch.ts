@@ -2,6 +2,7 @@
 // exec: a new process in a running sandbox's namespaces and cgroup, with the same security setup as its pid 1.
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { ReadStream } from 'node:tty';
 import type { SandboxContext, Launched } from './launch.js';
 import { track, untrack } from './live.js';
@@ -25,26 +26,43 @@ export interface ExecSpec {
 }
 
 const OUTPUT_GRACE_MS = 100;
+const OUTPUT_DRAIN_MAX_MS = 1000;
 
-// Destroys `stream` once no data came for OUTPUT_GRACE_MS. The check runs from setImmediate,
-// after the event loop's poll phase, so output already waiting in the pipe is read first even
-// when the loop is late.
-function releaseWhenQuiet(stream: Socket): void {
+// Ends what the caller reads once no data came for OUTPUT_GRACE_MS (at most OUTPUT_DRAIN_MAX_MS after the command exited). The check runs from
+// setImmediate, after the event loop's poll phase, so output already waiting in the pipe is read
+// first even when the loop is late. A pipe is not closed: it goes on being read and discarded
+// until its last writer is gone, so a background process that still writes to it is not killed
+// by SIGPIPE. (A terminal is let go: its writers see EIO, not a signal.)
+function releaseWhenQuiet(source: Socket, view: PassThrough | null): void {
   let active = false;
-  const mark = () => {
+  // A background writer that never pauses is let go after a while all the same.
+  const deadline = Date.now() + OUTPUT_DRAIN_MAX_MS;
+  source.on('data', () => {
     active = true;
-  };
-  stream.on('data', mark);
+  });
   const check = () => {
-    if (stream.destroyed || stream.readableEnded) return;
-    if (active) {
+    if (source.destroyed || source.readableEnded) return;
+    if (active && Date.now() < deadline) {
       active = false;
       setTimeout(() => setImmediate(check), OUTPUT_GRACE_MS).unref();
+    } else if (view) {
+      source.unpipe(view);
+      view.end();
+      source.resume();
     } else {
-      stream.destroy();
+      source.destroy();
     }
   };
   setTimeout(() => setImmediate(check), OUTPUT_GRACE_MS).unref();
+}
+
+// What the caller reads of an exec's pipe: the pipe itself, until it is let go.
+function viewOf(source: Socket | null): PassThrough | null {
+  if (!source) return null;
+  const view = new PassThrough();
+  source.on('error', (error) => view.destroy(error));
+  source.pipe(view);
+  return view;
 }
 
 function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
@@ -117,14 +135,20 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
   let exited = false;
   // With a terminal, one stream carries input and output (the terminal merges stderr into it).
   const terminal = spec.ptyMaster >= 0 ? new ReadStream(spec.ptyMaster) : null;
-  const stdout = terminal ?? socket(spawned.stdoutFd, true);
-  const stderr = terminal ? null : socket(spawned.stderrFd, true);
+  const stdoutPipe = terminal ? null : socket(spawned.stdoutFd, true);
+  const stderrPipe = terminal ? null : socket(spawned.stderrFd, true);
+  const stdoutView = viewOf(stdoutPipe);
+  const stderrView = viewOf(stderrPipe);
+  const stdout = terminal ?? stdoutView;
+  const stderr = stderrView;
   const exit = track(pid, pidfd, spawned.syncFd, undefined).then((e) => {
     exited = true;
     // Background processes the command left behind may hold its stdout/stderr open for as long as
     // the sandbox lives (unlike a run, whose processes all end with its pid 1): once the command
     // has exited, output is read until it pauses for a moment, then the pipes are let go.
-    for (const stream of new Set([stdout, stderr])) if (stream) releaseWhenQuiet(stream);
+    if (terminal) releaseWhenQuiet(terminal, null);
+    if (stdoutPipe) releaseWhenQuiet(stdoutPipe, stdoutView);
+    if (stderrPipe) releaseWhenQuiet(stderrPipe, stderrView);
     return e;
   });
   return {

@@ -2,6 +2,7 @@
 // From normalised options to a running sandbox: image, user, cgroup, plan, native spawn, stdio.
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { collectLeftoverCgroups, createCgroup, type SandboxCgroup } from './cgroup/cgroup.js';
 import { detectCgroups } from './cgroup/detect.js';
@@ -27,8 +28,8 @@ export interface Launched {
   argv: string[];
   image: string;
   stdin: Socket | null;
-  stdout: Socket | null;
-  stderr: Socket | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
   exited: Promise<NativeExit>;
   kill(signal: number): boolean;
   /** With a terminal: sets its size; false once it is gone. */

@@ -144,7 +144,7 @@ export class SandboxProcess<Output extends string | Buffer = string> extends Eve
     let truncated = false;
     // Every byte counts toward limits.output, kept or not; the streams of spawn() carry
     // backpressure, so a caller that reads slowly slows the workload instead of the host's memory growing.
-    const collect = (name: 'stdout' | 'stderr', source: Socket | null, sink: PassThrough) => {
+    const collect = (name: 'stdout' | 'stderr', source: Readable | null, sink: PassThrough) => {
       if (!source) {
         sink.end();
         return Promise.resolve();

@@ -60,6 +60,20 @@ test('exec takes env, cwd and user, and reports exit codes the way run does', as
   t.true((slow as RunError).timedOut);
 });
 
+test('an exec ends with its command; a background process it leaves keeps writing to the pipe it inherited', async (t) => {
+  await using box = await Sandbox.create(host);
+  const started = performance.now();
+  const result = await box.exec(['sh', '-c', 'echo started; (while :; do echo tick; sleep 0.05; done) & echo left']);
+  t.true(performance.now() - started < 3000, 'the result does not wait for the background writer');
+  t.true(result.stdout.startsWith('started\n'));
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  // The writer was not killed by SIGPIPE: its stdout is still read (and discarded) by the host.
+  const alive = await box.exec(['sh', '-c', 'ps -eo comm= 2>/dev/null | grep -c "^sh$" || ls /proc | grep -c "^[0-9]"']);
+  t.true(Number(alive.stdout.trim()) >= 1);
+  const writers = await box.exec(['sh', '-c', 'for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done | grep -c "while"'], { reject: false });
+  t.true(Number(writers.stdout.trim()) >= 1, 'the background loop still runs');
+});
+
 test('exec shares the sandbox cgroup: its processes count toward the sandbox pids and stats', async (t) => {
   await using box = await Sandbox.create({ ...host, limits: { pids: 16 } });
   const idle = await box.stats();
