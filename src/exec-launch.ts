@@ -4,12 +4,11 @@ import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { ReadStream } from 'node:tty';
-import type { SandboxContext, Launched } from './launch.js';
+import { nativeSpawn, socket, type SandboxContext, type Launched } from './launch.js';
 import { track, untrack } from './live.js';
 import { initPath, native } from './native/binding.js';
 import { StdioMode, UsernsMode, type NativeSpawned, type NativeSpawnPlan } from './native/native.js';
 import { workloadEnv } from './plan.js';
-import { setupError } from './result.js';
 import { defaultCapabilities, rlimitsFor } from './security.js';
 import type { ResolvedUser } from './user-spec.js';
 
@@ -63,16 +62,6 @@ function viewOf(source: Socket | null): PassThrough | null {
   source.on('error', (error) => view.destroy(error));
   source.pipe(view);
   return view;
-}
-
-function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
-  return new Promise((resolve, reject) => {
-    native().spawn(plan, (failure, spawned) => (failure ? reject(setupError(failure)) : resolve(spawned!)));
-  });
-}
-
-function socket(fd: number, readable: boolean): Socket | null {
-  return fd < 0 ? null : new Socket({ fd, readable, writable: !readable });
 }
 
 /**

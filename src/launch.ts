@@ -119,13 +119,15 @@ function hostNetworkFiles(): Array<{ source: string; target: string }> {
   return ['/etc/resolv.conf', '/etc/hosts'].filter((file) => existsSync(file)).map((target) => ({ source: realpathSync(target), target }));
 }
 
-function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
+/** @internal The addon's spawn as a promise; a setup failure rejects with a SetupError. */
+export function nativeSpawn(plan: NativeSpawnPlan): Promise<NativeSpawned> {
   return new Promise((resolve, reject) => {
     native().spawn(plan, (failure, spawned) => (failure ? reject(setupError(failure)) : resolve(spawned!)));
   });
 }
 
-function socket(fd: number, readable: boolean): Socket | null {
+/** @internal One end of a stdio pipe the addon handed out, as a socket (null for none). */
+export function socket(fd: number, readable: boolean): Socket | null {
   return fd < 0 ? null : new Socket({ fd, readable, writable: !readable });
 }
 

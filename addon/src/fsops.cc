@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// mknod and xattrs for the layer unpacker, and path resolution confined to a sandbox's root for
-// the host-side file access of long-lived sandboxes. They return -errno rather than throw: the
-// mknod and xattrs for the layer unpacker (and the layer writer of commit). They return -errno rather than throw: the
-// caller turns them into typed errors with the entry's name.
+// mknod and xattrs for the layer unpacker (and the layer writer of commit), and path resolution
+// confined to a sandbox's root for the host-side file access of long-lived sandboxes. They return
+// -errno rather than throw: the caller turns them into typed errors with the entry's name.
 #include "fsops.h"
 
 #include <fcntl.h>

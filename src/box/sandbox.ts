@@ -3,7 +3,7 @@
 import { closeSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
-import ow, { ArgumentError, type BasePredicate } from 'ow';
+import ow, { type BasePredicate } from 'ow';
 import { newCgroupId } from '../cgroup/cgroup.js';
 import { isSandboxError, SandboxError, SetupError } from '../errors.js';
 import { launchExec } from '../exec-launch.js';
@@ -17,6 +17,7 @@ import { resolveUser } from '../user-spec.js';
 import { parseDuration } from '../units.js';
 import { native } from '../native/binding.js';
 import { SandboxRoot, sandboxPath } from './files.js';
+import { checkArgument } from '../check.js';
 
 /**
  * Options of {@link Sandbox.create}: those of {@link run} that describe the sandbox (image,
@@ -117,12 +118,7 @@ export function checkCreateOptions(options: CreateOptions): NormalizedOptions {
 const live = new Set<Sandbox>();
 
 function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): asserts value is T {
-  try {
-    ow(value, label, predicate);
-  } catch (error) {
-    if (error instanceof ArgumentError) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: ${error.message}`, { cause: error });
-    throw error;
-  }
+  checkArgument('sandbox option', value, label, predicate);
 }
 
 const execShape = ow.object.exactShape({

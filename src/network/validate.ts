@@ -1,17 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // ow at the network API's edge: one ERR_INVALID_OPTION per bad argument, naming it.
-import ow, { ArgumentError, type BasePredicate } from 'ow';
-import { SandboxError } from '../errors.js';
+import ow, { type BasePredicate } from 'ow';
 import { parseCidr } from './ipv4.js';
+import { checkArgument } from '../check.js';
 
 /** @internal */
 export function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): void {
-  try {
-    ow(value, label, predicate);
-  } catch (error) {
-    if (error instanceof ArgumentError) throw new SandboxError('ERR_INVALID_OPTION', `Invalid network option: ${error.message}`, { cause: error });
-    throw error;
-  }
+  checkArgument('network option', value, label, predicate);
 }
 
 /** @internal Network names: they name files and show in `nsbox network ls`. */

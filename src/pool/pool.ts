@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // SandboxPool: sandboxes started ahead of time, one per call, never reused, refilled in the background.
-import ow, { ArgumentError, type BasePredicate } from 'ow';
+import ow, { type BasePredicate } from 'ow';
 import { checkCreateOptions, Sandbox, startChecked, type CreateOptions, type ExecOptions } from '../box/sandbox.js';
 import type { NormalizedOptions } from '../options.js';
 import { SandboxError } from '../errors.js';
 import type { RunResult } from '../result.js';
 import type { OutputOf } from '../sandbox.js';
 import { parseDuration } from '../units.js';
+import { checkArgument } from '../check.js';
 
 /**
  * Options of {@link createPool}: a {@link CreateOptions} for every sandbox, and the pool's sizing.
@@ -61,12 +62,7 @@ const poolShape = {
 };
 
 function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): asserts value is T {
-  try {
-    ow(value, label, predicate);
-  } catch (error) {
-    if (error instanceof ArgumentError) throw new SandboxError('ERR_INVALID_OPTION', `Invalid pool option: ${error.message}`, { cause: error });
-    throw error;
-  }
+  checkArgument('pool option', value, label, predicate);
 }
 
 /**

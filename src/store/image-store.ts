@@ -4,7 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import ow, { ArgumentError, type BasePredicate } from 'ow';
+import ow, { type BasePredicate } from 'ow';
 import { SandboxError } from '../errors.js';
 import type { ImageConfig } from '../image/image-config.js';
 import { unpackLayers, type ResolvedImage } from '../image/layer-store.js';
@@ -20,6 +20,7 @@ import { pushImage, type PushOptions, type PushResult } from './push.js';
 import { readReferences, writeReferences, type ImageRecord, type References } from './references.js';
 import { saveImages, type SaveItem, type SaveOptions } from './save.js';
 import { readStoredImage, type StoredImage } from './stored-image.js';
+import { checkArgument } from '../check.js';
 
 /**
  * Options of {@link ImageStore.open}.
@@ -423,10 +424,5 @@ function namesOf(references: References, digest: string): string[] {
 }
 
 function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): void {
-  try {
-    ow(value, label, predicate);
-  } catch (error) {
-    if (error instanceof ArgumentError) throw new SandboxError('ERR_INVALID_OPTION', `Invalid image store argument: ${error.message}`, { cause: error });
-    throw error;
-  }
+  checkArgument('image store argument', value, label, predicate);
 }
