@@ -15,6 +15,7 @@
         "addon/src/marshal.cc",
         "addon/src/mount.cc",
         "addon/src/netns.cc",
+        "addon/src/network_setup.cc",
         "addon/src/ns.cc",
         "addon/src/rootfs.cc",
         "addon/src/spawn_worker.cc",
@@ -32,6 +33,12 @@
       "sources": ["addon/init/nsbox_init.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-static"]
+    },
+    {
+      "target_name": "nsbox-netconf",
+      "type": "executable",
+      "sources": ["addon/init/nsbox_netconf.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

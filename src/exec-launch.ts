@@ -82,6 +82,7 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     netnsPath: '',
     joinPidfd: context.pidfd,
     joinUserns: context.userns,
+    setupCommands: [],
     // Joined, not made: the mode only tells the user stage whether setgroups was denied.
     usernsMode: context.idMapping.mode,
     uidMap: '',

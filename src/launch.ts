@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { collectLeftoverCgroups, createCgroup, type SandboxCgroup } from './cgroup/cgroup.js';
 import { detectCgroups } from './cgroup/detect.js';
-import { isSandboxError, SandboxError } from './errors.js';
+import { isSandboxError, SandboxError, SetupError } from './errors.js';
 import { idMapping, type IdMapping } from './idmap.js';
 import { readImageFile, resolveImage } from './image/resolve.js';
 import { track, untrack } from './live.js';
@@ -17,6 +17,8 @@ import { isRoot, scratchDir } from './paths.js';
 import { buildPlan, hostnameFor } from './plan.js';
 import { useVolume } from './volume/volumes.js';
 import { attachSandbox, type NetworkAttachment } from './network/attach.js';
+import { DEFAULT_NETWORK } from './network/networks.js';
+import { attachUserMode, type UserModeAttachment } from './network/user-mode.js';
 import { UsernsMode } from './native/native.js';
 import { setupError } from './result.js';
 import { resolveUser, type ResolvedUser } from './user-spec.js';
@@ -106,17 +108,35 @@ function makeCgroup(id: string, options: NormalizedOptions, freezable: boolean):
 
 // A bridged network is wired up in a namespace of its own before the sandbox starts; the
 // child joins it. That namespace belongs to the host's user namespace, which a child in a new
-// user namespace cannot enter: bridged networks are for sandboxes without one.
-async function attachNetwork(id: string, options: NormalizedOptions, name: string, mapping: IdMapping): Promise<NetworkAttachment | undefined> {
+// user namespace cannot enter: such a sandbox gets its own namespace connected in user mode by
+// pasta (its commands run while the child waits), on the default network only.
+async function attachNetwork(id: string, options: NormalizedOptions, name: string, mapping: IdMapping): Promise<NetworkAttachment | UserModeAttachment | undefined> {
   if (options.network === 'none' || options.network === 'host') return undefined;
-  if (mapping.mode !== UsernsMode.None)
-    throw new SandboxError('ERR_UNSUPPORTED', `A bridged network (\`${options.network}\`) cannot be combined with a user namespace yet (\`userns: true\`, or a host process that is not root): use network 'none' or 'host'`);
-  return attachSandbox({ id, name, network: options.network, publish: options.publish, ...(options.egress && { egress: options.egress }) });
+  const egress = options.egress && { egress: options.egress };
+  if (mapping.mode === UsernsMode.None) return attachSandbox({ id, name, network: options.network, publish: options.publish, ...egress });
+  if (options.network !== DEFAULT_NETWORK) {
+    throw new SandboxError(
+      'ERR_UNSUPPORTED',
+      `A named network (\`${options.network}\`) needs a sandbox without a user namespace (root, and no \`userns: true\`): its members share a bridge in the host's network namespace. In a user namespace, use network 'bridge' (user-mode networking through pasta: outbound traffic, published ports, egress rules; sandboxes reach each other through published ports)`,
+    );
+  }
+  return attachUserMode({ id, name, publish: options.publish, ...egress });
 }
 
 // Real paths: the addon binds without following symlinks (resolv.conf often is one).
 function hostNetworkFiles(): Array<{ source: string; target: string }> {
   return ['/etc/resolv.conf', '/etc/hosts'].filter((file) => existsSync(file)).map((target) => ({ source: realpathSync(target), target }));
+}
+
+// pasta's and nft's own words, as the errors the rootful path gives for the same problems.
+function networkSetupError(error: unknown, attachment: NetworkAttachment | undefined): unknown {
+  if (!(error instanceof SetupError) || error.stage !== 'network-setup') return error;
+  const message = error.path;
+  if (/bind any port/i.test(message)) {
+    const ports = (attachment?.publish ?? []).map((m) => `${m.hostIp}:${m.host}/${m.protocol}`).join(', ');
+    return new SandboxError('ERR_PORT_IN_USE', `A published host port (${ports}) is already in use on the host: ${message}`, { cause: error });
+  }
+  return new SandboxError('ERR_NETWORK', `Setting up the sandbox's user-mode network failed: ${error.syscall}: ${message || error.errnoCode}`, { cause: error });
 }
 
 /** @internal The addon's spawn as a promise; a setup failure rejects with a SetupError. */
@@ -156,7 +176,14 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
       : [];
     const plan = buildPlan({ id, options: mode.hold ? { ...options, init: true } : options, image, argv, user, idMapping: mapping, cgroup, scratchDir: scratchDir(), initPath: initPath(), stdio, hostNetworkFiles: networkFiles, seccomp: options.seccomp });
     if (attachment) plan.netnsPath = attachment.netnsPath;
-    spawned = await nativeSpawn(plan);
+    if (attachment && 'setupCommands' in attachment) {
+      // Its own new namespace, which pasta connects while the child waits.
+      plan.newNet = true;
+      plan.setupCommands = (attachment as UserModeAttachment).setupCommands;
+    }
+    spawned = await nativeSpawn(plan).catch((error: unknown) => {
+      throw networkSetupError(error, attachment);
+    });
   } catch (error) {
     releaseVolumes();
     await attachment?.release();

@@ -186,7 +186,10 @@ export interface SandboxOptions {
    * 'none' (default): a private network namespace with only loopback. 'host': the host's
    * network, an explicit opt-out. 'bridge': the default bridged network (`nsbox0`, made on first
    * use; NAT to the outside, the host itself unreachable); or the name of a network made with
-   * {@link createNetwork}, whose members reach each other by hostname. Bridged networks need root.
+   * {@link createNetwork}, whose members reach each other by hostname. A sandbox in a user namespace
+   * (rootless, or `userns: true`) gets 'bridge' through pasta (user-mode networking: outbound traffic,
+   * published ports, egress rules, DNS; needs the passt package and a usable /dev/net/tun); named
+   * networks need root.
    */
   network?: 'none' | 'host' | 'bridge' | (string & {});
   /** Host ports forwarded to the sandbox (a bridged network; `network` defaults to 'bridge' with it). Host address default 127.0.0.1. */

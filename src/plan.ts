@@ -111,6 +111,7 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     joinPidfd: -1,
     joinUserns: false,
     ptyMaster: -1,
+    setupCommands: [],
     usernsMode: idMapping.mode,
     uidMap: idMapping.uidMap,
     gidMap: idMapping.gidMap,

@@ -104,6 +104,7 @@ int run(const Context& ctx) {
 
   // The order matters:
   //   id maps first: until they exist the child has no uid inside, so nothing else works;
+  //   then the host's network setup (pasta joins this user and network namespace);
   //   cgroup before anything allocates; a prepared network namespace before /proc shows it;
   //   cgroup namespace after joining the cgroup;
   //   mounts while the host's paths are still reachable; pivot_root after every mount;
@@ -119,6 +120,7 @@ int run(const Context& ctx) {
     STAGE(NSBOX_STAGE_CWD, rootfs::stageCwd(plan, fail))
   } else {
     STAGE(NSBOX_STAGE_ID_MAP, user::stageIdMap(plan, fail, syncFd))
+    STAGE(NSBOX_STAGE_NETWORK_SETUP, ns::stageNetworkSetup(plan, fail, syncFd))
     STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
     STAGE(NSBOX_STAGE_JOIN_NETWORK, ns::stageJoinNetwork(plan, fail, ctx.netnsFd))
     STAGE(NSBOX_STAGE_CGROUP_NAMESPACE, ns::stageCgroupNamespace(plan, fail))

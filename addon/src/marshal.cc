@@ -91,6 +91,20 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
     if (p.ptyMaster < 0) throw Napi::Error::New(env, std::string("spawn plan: ptyMaster: ") + strerror(errno));
   }
 
+  Napi::Array setup = arr(o, "setupCommands");
+  for (uint32_t i = 0; i < setup.Length(); i++) {
+    Napi::Value v = setup.Get(i);
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "spawn plan: expected objects in setupCommands");
+    Napi::Object command = v.As<Napi::Object>();
+    SetupCommand c;
+    std::vector<const char*> argv = strings(p, command, "argv");
+    argv.pop_back();
+    if (argv.empty() || argv[0][0] != '/') throw Napi::TypeError::New(env, "spawn plan: a setup command needs an absolute program path");
+    for (const char* arg : argv) c.argv.emplace_back(arg);
+    c.input = str(command, "input");
+    p.setupCommands.push_back(std::move(c));
+  }
+
   p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
   p.uidMap = p.keep(str(o, "uidMap"));
   p.gidMap = p.keep(str(o, "gidMap"));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Child: cgroup membership and the namespaces that are set up from inside.
+// Child: cgroup membership, the namespaces that are set up from inside, and the wait for the
+// host-side network setup.
 #ifndef NSBOX_NS_H_
 #define NSBOX_NS_H_
 
@@ -9,6 +10,7 @@ namespace sbx::ns {
 
 int stageCgroupAttach(const Plan& plan, const child::Failure& fail, const int* procsFds, int count);
 int stageJoinNamespaces(const Plan& plan, const child::Failure& fail, int pidfd);
+int stageNetworkSetup(const Plan& plan, const child::Failure& fail, int syncFd);
 int stageJoinNetwork(const Plan& plan, const child::Failure& fail, int netnsFd);
 int stageCgroupNamespace(const Plan& plan, const child::Failure& fail);
 int stageHostname(const Plan& plan, const child::Failure& fail);

@@ -55,6 +55,13 @@ struct Rlimit {
   uint64_t hard;
 };
 
+// A host program the parent runs while the child waits in NSBOX_STAGE_NETWORK_SETUP (pasta,
+// nsbox-netconf): "{pid}" in an argument becomes the child's pid; `input` goes to its stdin.
+struct SetupCommand {
+  std::vector<std::string> argv;
+  std::string input;
+};
+
 struct Plan {
   std::deque<std::string> storage;
 
@@ -74,6 +81,9 @@ struct Plan {
   // A pseudo-terminal master (dup'd, owned by the plan) from the sandbox's own devpts: the
   // child gets its peer as stdin, stdout, stderr and controlling terminal; -1 for none.
   int ptyMaster = -1;
+  // Run by the parent, in order, once the child has its namespaces and id maps; the child
+  // waits for them. Empty for most sandboxes (the child then never stops).
+  std::vector<SetupCommand> setupCommands;
 
   UsernsMode usernsMode = UsernsMode::kNone;
   const char* uidMap = "";

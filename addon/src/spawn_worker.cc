@@ -19,6 +19,7 @@
 
 #include "child.h"
 #include "marshal.h"
+#include "network_setup.h"
 #include "syscalls.h"
 #include "user.h"
 
@@ -188,6 +189,17 @@ void SpawnWorker::Execute() {
         int r = user::parentWriteIdMaps(plan, pid_, &what);
         if (r < 0) {
           setFailure(failure_, NSBOX_STAGE_ID_MAP, "write", -r, what);
+          failed_ = true;
+          kill(pid_, SIGKILL);
+          done = true;
+          break;
+        }
+        msg.type = NSBOX_MSG_GO;
+        send(sv[0], &msg, sizeof msg, MSG_NOSIGNAL);
+        break;
+      }
+      case NSBOX_MSG_NEED_NETWORK: {
+        if (!network_setup::run(plan, pid_, &failure_)) {
           failed_ = true;
           kill(pid_, SIGKILL);
           done = true;

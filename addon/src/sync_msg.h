@@ -13,7 +13,8 @@ enum {
   NSBOX_MSG_NEED_IDMAP = 2,/* child is in its user namespace and waits for uid_map/gid_map */
   NSBOX_MSG_GO = 3,        /* parent→child: id maps written, continue */
   NSBOX_MSG_EXEC_OK = 4,   /* nsbox-init: the workload's execve succeeded */
-  NSBOX_MSG_EXIT = 5       /* nsbox-init: the workload's raw wait status (in err), sent just before init exits */
+  NSBOX_MSG_EXIT = 5,      /* nsbox-init: the workload's raw wait status (in err), sent just before init exits */
+  NSBOX_MSG_NEED_NETWORK = 6 /* child has its namespaces and id maps and waits while the host configures its network */
 };
 
 /* Setup stages, in the order the child runs them. src/native/stages.ts mirrors this list. */
@@ -22,6 +23,7 @@ enum {
   NSBOX_STAGE_CLONE,
   NSBOX_STAGE_PARENT_SETUP,
   NSBOX_STAGE_ID_MAP,
+  NSBOX_STAGE_NETWORK_SETUP,
   NSBOX_STAGE_CGROUP_ATTACH,
   NSBOX_STAGE_JOIN_NAMESPACES,
   NSBOX_STAGE_JOIN_NETWORK,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loads the addon and locates nsbox-init; a missing build is a clear ERR_NATIVE_LOAD.
+// Loads the addon and locates nsbox-init and nsbox-netconf; a missing build is a clear ERR_NATIVE_LOAD.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -23,16 +23,19 @@ function packageRoot(): string {
 const root = packageRoot();
 const candidates = [join(root, 'addon', 'build', 'Release'), join(root, 'build', 'Release')];
 
-function load(): { addon: NativeAddon; initPath: string } {
+function load(): Loaded {
   const tried: string[] = [];
   for (const dir of candidates) {
     const file = join(dir, 'nsbox.node');
     tried.push(file);
     if (!existsSync(file)) continue;
     const initPath = resolve(dir, 'nsbox-init');
-    if (!existsSync(initPath)) throw new SandboxError('ERR_NATIVE_LOAD', `nsbox-init is missing next to ${file}; rebuild with \`npm run build:addon\``);
+    const netconfPath = resolve(dir, 'nsbox-netconf');
+    for (const helper of [initPath, netconfPath]) {
+      if (!existsSync(helper)) throw new SandboxError('ERR_NATIVE_LOAD', `${helper} is missing next to ${file}; rebuild with \`npm run build:addon\``);
+    }
     try {
-      return { addon: require(file) as NativeAddon, initPath };
+      return { addon: require(file) as NativeAddon, initPath, netconfPath };
     } catch (error) {
       throw new SandboxError('ERR_NATIVE_LOAD', `Could not load the nsbox addon from ${file}: ${(error as Error).message}`, { cause: error });
     }
@@ -43,7 +46,13 @@ function load(): { addon: NativeAddon; initPath: string } {
   );
 }
 
-let loaded: { addon: NativeAddon; initPath: string } | undefined;
+interface Loaded {
+  addon: NativeAddon;
+  initPath: string;
+  netconfPath: string;
+}
+
+let loaded: Loaded | undefined;
 
 /** @internal The raw addon, loaded on first use. */
 export function native(): NativeAddon {
@@ -55,4 +64,10 @@ export function native(): NativeAddon {
 export function initPath(): string {
   loaded ??= load();
   return loaded.initPath;
+}
+
+/** @internal Absolute path of nsbox-netconf (runs nft in a starting rootless sandbox's namespaces). */
+export function netconfPath(): string {
+  loaded ??= load();
+  return loaded.netconfPath;
 }

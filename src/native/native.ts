@@ -87,6 +87,12 @@ export interface NativeSpawnPlan {
   joinUserns: boolean;
   /** exec with a terminal: a master of the sandbox's devpts; its peer becomes stdio and controlling terminal. -1 for none. */
   ptyMaster: number;
+  /**
+   * Host programs run in order while the child waits with its namespaces and id maps made (user-mode
+   * networking: nsbox-netconf + nft, then pasta). `{pid}` in an argument becomes the child's pid;
+   * `input` is written to the program's stdin. The first to fail fails the spawn at stage network-setup.
+   */
+  setupCommands: Array<{ argv: string[]; input: string }>;
   usernsMode: UsernsMode;
   /** uid_map / gid_map contents ("0 1000 1\n"), for every userns mode but None. */
   uidMap: string;

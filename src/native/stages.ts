@@ -17,6 +17,7 @@ export const STAGES = [
   'clone',
   'parent-setup',
   'id-map',
+  'network-setup',
   'cgroup-attach',
   'join-namespaces',
   'join-network',

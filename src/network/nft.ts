@@ -15,7 +15,8 @@ const schemaMarker = 'schema_3';
 const nftCandidates = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft', '/usr/local/sbin/nft'];
 let nftPath: string | undefined;
 
-function nft(): string {
+/** @internal The absolute path of nft. @throws SandboxError ERR_UNSUPPORTED when nftables is not installed. */
+export function nftCommand(): string {
   nftPath ??= nftCandidates.find((file) => existsSync(file));
   if (!nftPath) throw new SandboxError('ERR_UNSUPPORTED', `Bridged networks need nftables' nft command (looked in ${nftCandidates.join(', ')}; Debian/Ubuntu: apt-get install nftables)`);
   return nftPath;
@@ -23,7 +24,7 @@ function nft(): string {
 
 /** @internal Runs an nft script as one transaction (all or nothing). */
 export function nftApply(script: string): Promise<void> {
-  const binary = nft();
+  const binary = nftCommand();
   return new Promise((resolve, reject) => {
     const child = execFile(binary, ['-f', '-'], { timeout: 30_000 }, (error, _stdout, stderr) => {
       if (!error) return resolve();
@@ -36,7 +37,7 @@ export function nftApply(script: string): Promise<void> {
 /** @internal {@link nftApply} for process-exit handlers, where nothing asynchronous runs any more. */
 export function nftApplySync(script: string): void {
   try {
-    execFileSync(nft(), ['-f', '-'], { input: script, timeout: 30_000, stdio: ['pipe', 'ignore', 'pipe'] });
+    execFileSync(nftCommand(), ['-f', '-'], { input: script, timeout: 30_000, stdio: ['pipe', 'ignore', 'pipe'] });
   } catch (error) {
     throw new NftError(String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim(), script, error);
   }
@@ -53,7 +54,7 @@ export class NftError extends SandboxError {
 
 /** @internal `nft -j list …` parsed: the list of objects after the metainfo. */
 export function nftList(args: string[]): Promise<Array<Record<string, any>>> {
-  const binary = nft();
+  const binary = nftCommand();
   return new Promise((resolve, reject) => {
     execFile(binary, ['-j', 'list', ...args], { timeout: 30_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
       if (error) {

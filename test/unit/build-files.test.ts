@@ -14,3 +14,11 @@ test('CMakeLists.txt and binding.gyp build the same sources, and every .cc is bu
   const onDisk = readdirSync(new URL('addon/src/', root)).filter((f) => f.endsWith('.cc')).map((f) => `addon/src/${f}`).sort();
   t.deepEqual(fromCmake, onDisk);
 });
+
+test('the published package holds every source the build compiles (nsbox-init and nsbox-netconf too)', (t) => {
+  const cmake = readFileSync(new URL('addon/CMakeLists.txt', root), 'utf8');
+  const sources = [...cmake.matchAll(/\b((?:src|init)\/\w+\.cc?)\b/g)].map((m) => `addon/${m[1]}`);
+  t.true(sources.some((s) => s.endsWith('nsbox_netconf.c')) && sources.some((s) => s.endsWith('nsbox_init.c')));
+  const files = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { files: string[] }).files;
+  for (const source of sources) t.true(files.some((entry) => source === entry || source.startsWith(`${entry}/`)), `${source} is not in package.json "files"`);
+});
