@@ -165,6 +165,8 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   }
 
   const { pid, pidfd } = spawned;
+  // Only an exec's init hands one over; a pid 1's workload ends with its pid namespace.
+  if (spawned.workloadPidfd >= 0) native().close(spawned.workloadPidfd);
   let exited = false;
   const exit = track(pid, pidfd, spawned.syncFd, cgroup).then((e) => {
     exited = true;

@@ -274,7 +274,11 @@ export class Sandbox {
    * Runs a command in the sandbox: same namespaces, cgroup (limits are shared with everything
    * else in it), root filesystem and security profile as pid 1. Returns the same
    * {@link SandboxProcess} as {@link spawn}: streams, `kill()`, and a thenable {@link RunResult}.
-   * Processes it leaves behind in the background live on until the sandbox stops, as with `docker exec`.
+   * While the command runs, `kill()`, `timeout` and `signal` reach everything it started (its
+   * process group, also processes that changed their uid), never another exec's processes.
+   * Processes it leaves behind in the background once it exited live on until the sandbox
+   * stops, as with `docker exec`; so does a process that left the group itself (`setsid`, the
+   * jobs of a shell with job control on a terminal).
    *
    * @throws SandboxError ERR_INVALID_OPTION for bad options, ERR_SANDBOX_STOPPED when the sandbox is not running.
    *

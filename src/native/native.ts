@@ -148,6 +148,8 @@ export interface NativeSpawned {
   stdinFd: number;
   stdoutFd: number;
   stderrFd: number;
+  /** An exec's workload (from its nsbox-init), to signal its process group; -1 otherwise. */
+  workloadPidfd: number;
 }
 
 /** @internal The exit record delivered by the exit watcher. */
@@ -171,6 +173,8 @@ export interface NativeAddon {
   watchExit(pid: number, pidfd: number, syncFd: number): void;
   /** pidfd_send_signal; returns 0 or a negative errno (ESRCH when already gone). */
   kill(pidfd: number, signal: number): number;
+  /** pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP): the process group the pidfd's process leads; 0 or a negative errno (ESRCH: none). */
+  killGroup(pidfd: number, signal: number): number;
   /** close(2) an fd the addon handed out. */
   close(fd: number): void;
   /** mknod(2): a whiteout is a character device 0:0. Returns 0 or a negative errno. */
