@@ -22,6 +22,8 @@ export interface ExecSpec {
   failStage: number;
   /** A pty master from the sandbox's devpts (owned by the exec from now on), or -1. */
   ptyMaster: number;
+  /** The group the terminal gets: the image's `tty` group, else the user's. */
+  ttyGid: number;
 }
 
 const OUTPUT_GRACE_MS = 100;
@@ -112,6 +114,8 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     stderr: stdio[2] ? StdioMode.Pipe : StdioMode.Null,
     failStage: spec.failStage,
     ptyMaster: spec.ptyMaster,
+    ttyUid: spec.ptyMaster >= 0 ? user.uid : -1,
+    ttyGid: spec.ptyMaster >= 0 ? spec.ttyGid : -1,
   };
   let spawned: NativeSpawned;
   try {

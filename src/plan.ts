@@ -111,6 +111,8 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     joinPidfd: -1,
     joinUserns: false,
     ptyMaster: -1,
+    ttyUid: -1,
+    ttyGid: -1,
     usernsMode: idMapping.mode,
     uidMap: idMapping.uidMap,
     gidMap: idMapping.gidMap,

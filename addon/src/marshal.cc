@@ -91,6 +91,9 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
     if (p.ptyMaster < 0) throw Napi::Error::New(env, std::string("spawn plan: ptyMaster: ") + strerror(errno));
   }
 
+  p.ttyUid = static_cast<int>(num(o, "ttyUid"));
+  p.ttyGid = static_cast<int>(num(o, "ttyGid"));
+
   p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
   p.uidMap = p.keep(str(o, "uidMap"));
   p.gidMap = p.keep(str(o, "gidMap"));

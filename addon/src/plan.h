@@ -74,6 +74,9 @@ struct Plan {
   // A pseudo-terminal master (dup'd, owned by the plan) from the sandbox's own devpts: the
   // child gets its peer as stdin, stdout, stderr and controlling terminal; -1 for none.
   int ptyMaster = -1;
+  // The terminal's owner and group inside the sandbox, given before the user switch; -1 keeps one.
+  int ttyUid = -1;
+  int ttyGid = -1;
 
   UsernsMode usernsMode = UsernsMode::kNone;
   const char* uidMap = "";

@@ -87,6 +87,9 @@ export interface NativeSpawnPlan {
   joinUserns: boolean;
   /** exec with a terminal: a master of the sandbox's devpts; its peer becomes stdio and controlling terminal. -1 for none. */
   ptyMaster: number;
+  /** With a terminal: its owner and group inside the sandbox (-1 leaves one unchanged). */
+  ttyUid: number;
+  ttyGid: number;
   usernsMode: UsernsMode;
   /** uid_map / gid_map contents ("0 1000 1\n"), for every userns mode but None. */
   uidMap: string;

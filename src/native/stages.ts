@@ -19,6 +19,7 @@ export const STAGES = [
   'id-map',
   'cgroup-attach',
   'join-namespaces',
+  'terminal',
   'join-network',
   'cgroup-namespace',
   'mount-private',
