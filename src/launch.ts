@@ -16,6 +16,7 @@ import type { NormalizedOptions } from './options.js';
 import { isRoot, scratchDir } from './paths.js';
 import { buildPlan, hostnameFor } from './plan.js';
 import { useVolume } from './volume/volumes.js';
+import { populateVolume } from './volume/populate.js';
 import { attachSandbox, type NetworkAttachment } from './network/attach.js';
 import { UsernsMode } from './native/native.js';
 import { setupError } from './result.js';
@@ -131,6 +132,19 @@ export function socket(fd: number, readable: boolean): Socket | null {
   return fd < 0 ? null : new Socket({ fd, readable, writable: !readable });
 }
 
+// Empty named volumes take the image's content at their target before they are mounted.
+async function populateVolumes(options: NormalizedOptions, image: ResolvedImage): Promise<void> {
+  for (const mount of options.mounts) {
+    if (mount.type !== 'bind' || !mount.volume || !mount.populate) continue;
+    try {
+      await populateVolume(mount.source, image.layers, mount.target);
+    } catch (error) {
+      if (isSandboxError(error)) throw error;
+      throw new SandboxError('ERR_FILE', `Cannot fill volume \`${mount.volume}\` with the image's ${mount.target}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
 /** @internal */
 export async function launch(id: string, options: NormalizedOptions, stdio: [boolean, boolean, boolean], mode: LaunchMode = {}): Promise<Launched> {
   const userns = !isRoot() || options.userns;
@@ -144,6 +158,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
     for (const dir of ['upper', 'work']) mkdirSync(join(options.upperDir, dir), { recursive: true, mode: 0o755 });
   }
 
+  await populateVolumes(options, image);
   const cgroup = makeCgroup(id, options, mode.freezable ?? false);
   const volumeUses = options.mounts.flatMap((mount) => (mount.type === 'bind' && mount.volume ? [useVolume(mount.volume)] : []));
   const releaseVolumes = () => volumeUses.forEach((release) => release());
