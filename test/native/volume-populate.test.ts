@@ -7,7 +7,12 @@ import test from 'ava';
 import { constants, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync, copyFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { runAsNobody } from '../helpers/capabilities.js';
 import { busyboxOciLayout } from '../helpers/probe-image.js';
+
+const fixture = new URL('../fixtures/rootless-run.ts', import.meta.url).pathname;
 
 // A private state dir: volumes live under $NSBOX_HOME/volumes. Set before nsbox reads it.
 const home = mkdtempSync(join(tmpdir(), 'nsbox-volume-populate-'));
@@ -104,4 +109,26 @@ test.serial('the copy merges layers as overlayfs does: whiteouts, opaque directo
   const seen = await run({ image, command: ['sh', '-c', `${LISTING('/srv/x')}; stat -c '%u:%g %a' /srv/x`], mounts: [{ type: 'volume', source: 'merged', target: '/srv/x' }] });
   t.is(seen.stdout, expected.stdout);
   removeVolume('merged');
+});
+
+test.serial('a rootless host fills a volume too, from layers with xattr whiteouts', async (t) => {
+  const image = (await busyboxOciLayout()).dir;
+  const rootlessHome = mkdtempSync(join(tmpdir(), 'nsbox-volume-populate-rootless-'));
+  chmodSync(rootlessHome, 0o777);
+  t.teardown(() => rmSync(rootlessHome, { recursive: true, force: true }));
+  const asNobody = async (options: object) => {
+    const [command, ...args] = runAsNobody([process.execPath, '--import', 'tsx', fixture, JSON.stringify({ image, cgroup: false, ...options })]);
+    const { stdout } = await promisify(execFile)(command!, args, {
+      env: { PATH: process.env.PATH, NSBOX_HOME: join(rootlessHome, 'state'), NSBOX_RUN_DIR: join(rootlessHome, 'run'), HOME: rootlessHome, TSX_TSCONFIG_PATH: undefined },
+      cwd: process.cwd(),
+    });
+    return JSON.parse(stdout) as { ok: boolean; message?: string; stdout?: string };
+  };
+  const command = ['sh', '-c', `${LISTING('/bin')}; ${LISTING('/etc')}`];
+  const expected = await asNobody({ command });
+  t.true(expected.ok, expected.message);
+  t.false(expected.stdout!.includes('./yes '), 'the upper layer deletes /bin/yes');
+  const seen = await asNobody({ command, mounts: [{ type: 'volume', source: 'bin', target: '/bin' }, { type: 'volume', source: 'etc', target: '/etc' }] });
+  t.true(seen.ok, seen.message);
+  t.is(seen.stdout, expected.stdout);
 });
