@@ -8,11 +8,11 @@
  * - as pid 1 named nsbox-init-hold, with no workload, it holds a long-lived sandbox open: it reaps, and on SIGTERM,
  *   SIGINT or SIGHUP asks every process of the namespace to stop and exits once none is left;
  * - for an exec into a running sandbox it runs outside the sandbox's pid namespace (it joined
- *   the others) and forks the workload into it, as the leader of a process group of its own
- *   that what it starts inherits. It hands the host a pidfd of the workload with its exec
- *   report: the host signals an exec through that process group, which reaches processes that
- *   changed their uid too (a uid change clears the parent-death signal) and no process of
- *   another exec. */
+ *   the others) and forks the workload into it. The workload leads a process group of its own
+ *   (on a terminal, a session of its own) that what it starts inherits, and init hands the
+ *   host a pidfd of it with its exec report: the host signals an exec through that process
+ *   group, which reaches processes that changed their uid too (a uid change clears the
+ *   parent-death signal) and no process of another exec. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -3,11 +3,10 @@
 #include <napi.h>
 #include <signal.h>
 #include <sys/syscall.h>
-
-#include <cstdio>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "exit_watcher.h"
 #include "fsops.h"
