@@ -22,6 +22,8 @@ export interface ExecSpec {
   failStage: number;
   /** A pty master from the sandbox's devpts (owned by the exec from now on), or -1. */
   ptyMaster: number;
+  /** The group the terminal gets: the image's `tty` group, else the user's. */
+  ttyGid: number;
 }
 
 const OUTPUT_GRACE_MS = 100;
@@ -113,6 +115,8 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     stderr: stdio[2] ? StdioMode.Pipe : StdioMode.Null,
     failStage: spec.failStage,
     ptyMaster: spec.ptyMaster,
+    ttyUid: spec.ptyMaster >= 0 ? user.uid : -1,
+    ttyGid: spec.ptyMaster >= 0 ? spec.ttyGid : -1,
   };
   let spawned: NativeSpawned;
   try {
@@ -121,7 +125,7 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     if (spec.ptyMaster >= 0) closeSync(spec.ptyMaster);
     throw error;
   }
-  const { pid, pidfd } = spawned;
+  const { pid, pidfd, workloadPidfd } = spawned;
   let exited = false;
   // With a terminal, one stream carries input and output (the terminal merges stderr into it).
   const terminal = spec.ptyMaster >= 0 ? new ReadStream(spec.ptyMaster) : null;
@@ -150,10 +154,21 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     stderr,
     resize: terminal ? (columns, rows) => native().setWindowSize(spec.ptyMaster, columns, rows) === 0 : undefined,
     exited: exit,
-    kill: (signal) => !exited && native().kill(pidfd, signal) === 0,
+    kill: (signal) => {
+      if (exited) return false;
+      // A signal reaches everything the exec started, not only the command: the command leads a
+      // process group (a session, on a terminal) its children inherit. The host signals that
+      // group, so children that changed their uid (which clears the parent-death signal tying
+      // them to init, and puts them out of init's reach) get it too, and no process of another
+      // exec or pid 1 does. The workload's pidfd keeps the group's id from being recycled, even
+      // after the command itself exited. Without that pidfd: init, which passes it on.
+      if (workloadPidfd >= 0 && native().killGroup(workloadPidfd, signal) === 0) return true;
+      return native().kill(pidfd, signal) === 0;
+    },
     context,
     async cleanup() {
       native().close(pidfd);
+      if (workloadPidfd >= 0) native().close(workloadPidfd);
       untrack(pid);
       // The sandbox's cgroup is shared with pid 1 and other execs: no per-exec peaks; CPU time comes from init's rusage.
       return { cpuTimeMs: null, memoryPeakBytes: null, pidsPeak: null, oomKilled: false };

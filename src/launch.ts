@@ -16,6 +16,7 @@ import type { NormalizedOptions } from './options.js';
 import { isRoot, scratchDir } from './paths.js';
 import { buildPlan, hostnameFor } from './plan.js';
 import { useVolume } from './volume/volumes.js';
+import { populateVolume } from './volume/populate.js';
 import { attachSandbox, type NetworkAttachment } from './network/attach.js';
 import { DEFAULT_NETWORK } from './network/networks.js';
 import { attachUserMode, type UserModeAttachment } from './network/user-mode.js';
@@ -151,6 +152,19 @@ export function socket(fd: number, readable: boolean): Socket | null {
   return fd < 0 ? null : new Socket({ fd, readable, writable: !readable });
 }
 
+// Empty named volumes take the image's content at their target before they are mounted.
+async function populateVolumes(options: NormalizedOptions, image: ResolvedImage): Promise<void> {
+  for (const mount of options.mounts) {
+    if (mount.type !== 'bind' || !mount.volume || !mount.populate) continue;
+    try {
+      await populateVolume(mount.source, image.layers, mount.target);
+    } catch (error) {
+      if (isSandboxError(error)) throw error;
+      throw new SandboxError('ERR_FILE', `Cannot fill volume \`${mount.volume}\` with the image's ${mount.target}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
 /** @internal */
 export async function launch(id: string, options: NormalizedOptions, stdio: [boolean, boolean, boolean], mode: LaunchMode = {}): Promise<Launched> {
   const userns = !isRoot() || options.userns;
@@ -164,6 +178,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
     for (const dir of ['upper', 'work']) mkdirSync(join(options.upperDir, dir), { recursive: true, mode: 0o755 });
   }
 
+  await populateVolumes(options, image);
   const cgroup = makeCgroup(id, options, mode.freezable ?? false);
   const volumeUses = options.mounts.flatMap((mount) => (mount.type === 'bind' && mount.volume ? [useVolume(mount.volume)] : []));
   const releaseVolumes = () => volumeUses.forEach((release) => release());
@@ -192,6 +207,8 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   }
 
   const { pid, pidfd } = spawned;
+  // Only an exec's init hands one over; a pid 1's workload ends with its pid namespace.
+  if (spawned.workloadPidfd >= 0) native().close(spawned.workloadPidfd);
   let exited = false;
   const exit = track(pid, pidfd, spawned.syncFd, cgroup).then((e) => {
     exited = true;

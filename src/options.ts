@@ -104,7 +104,11 @@ export interface TmpfsMount {
 export type Mount = BindMount | TmpfsMount | VolumeMount;
 
 /**
- * A named volume (created on first use) that outlives the sandbox.
+ * A named volume (created on first use) that outlives the sandbox. Mounted while empty at a
+ * path where the image has a directory, it is first filled with that directory's content
+ * (files, modes, owners, times; the volume's root takes the directory's owner and mode), as
+ * Docker does; a volume with anything in it is never written to. `populate: false` (Docker's
+ * `nocopy`) mounts it as it is.
  *
  * @example
  * ```ts
@@ -120,6 +124,8 @@ export interface VolumeMount {
   target: string;
   /** Default false. */
   readonly?: boolean;
+  /** Fill an empty volume with what the image has at `target` (default true; false is Docker's `nocopy`). */
+  populate?: boolean;
 }
 
 /**
@@ -277,7 +283,7 @@ export interface NormalizedOptions {
   explicitCgroupLimits: boolean;
   /** Bind sources are real paths; `identity` ("dev:ino") lets the addon refuse a source swapped since. */
   /** Volume mounts are binds of the volume's directory that remember its name. */
-  mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean; volume?: string; slave?: boolean } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
+  mounts: Array<{ type: 'bind'; source: string; identity: string; target: string; readonly: boolean; volume?: string; populate?: boolean; slave?: boolean } | { type: 'tmpfs'; target: string; sizeBytes: number; mode: number }>;
   /** 'none', 'host', or the name of a bridged network ('bridge' resolved to the default one). */
   network: string;
   publish: PortMapping[];
@@ -365,6 +371,7 @@ const shape = ow.object.exactShape({
         source: ow.string.nonEmpty.validate(noNul),
         target: ow.string.validate(absolutePath),
         readonly: ow.optional.boolean,
+        populate: ow.optional.boolean,
       }),
       ow.object.exactShape({
         type: ow.string.equals('tmpfs'),
@@ -453,7 +460,7 @@ export function normalizeOptions(options: SandboxOptions): NormalizedOptions {
     if (mount.type === 'volume') {
       const source = volumeSource(mount.source);
       const { dev, ino } = statSync(source, { bigint: true });
-      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false, volume: mount.source };
+      return { type: 'bind' as const, source, identity: `${dev}:${ino}`, target: normalizePath(mount.target), readonly: mount.readonly ?? false, volume: mount.source, populate: mount.populate ?? true };
     }
     if (mount.type === 'bind') {
       if (!existsSync(mount.source)) throw invalid(`Invalid sandbox option: mounts source \`${mount.source}\` does not exist`);

@@ -112,6 +112,8 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     joinUserns: false,
     ptyMaster: -1,
     setupCommands: [],
+    ttyUid: -1,
+    ttyGid: -1,
     usernsMode: idMapping.mode,
     uidMap: idMapping.uidMap,
     gidMap: idMapping.gidMap,

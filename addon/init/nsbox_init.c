@@ -8,8 +8,11 @@
  * - as pid 1 named nsbox-init-hold, with no workload, it holds a long-lived sandbox open: it reaps, and on SIGTERM,
  *   SIGINT or SIGHUP asks every process of the namespace to stop and exits once none is left;
  * - for an exec into a running sandbox it runs outside the sandbox's pid namespace (it joined
- *   the others) and forks the workload into it; the workload dies with it (parent-death
- *   signal), so a host that kills this init ends that exec. */
+ *   the others) and forks the workload into it. The workload leads a process group of its own
+ *   (on a terminal, a session of its own) that what it starts inherits, and init hands the
+ *   host a pidfd of it with its exec report: the host signals an exec through that process
+ *   group, which reaches processes that changed their uid too (a uid change clears the
+ *   parent-death signal) and no process of another exec. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,13 +21,15 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../src/sync_msg.h"
 
-static void report(uint32_t type, int stage, int err, const char* syscall, const char* path) {
+/* One record; with fd >= 0 the fd travels with it (SCM_RIGHTS). */
+static void reportWithFd(uint32_t type, int stage, int err, const char* syscall, const char* path, int fd) {
   struct nsbox_msg msg;
   memset(&msg, 0, sizeof msg);
   msg.type = type;
@@ -32,7 +37,30 @@ static void report(uint32_t type, int stage, int err, const char* syscall, const
   msg.err = err;
   if (syscall) strncpy(msg.syscall, syscall, sizeof msg.syscall - 1);
   if (path) strncpy(msg.path, path, sizeof msg.path - 1);
-  send(NSBOX_INIT_SYNC_FD, &msg, sizeof msg, MSG_NOSIGNAL);
+  struct iovec iov = {&msg, sizeof msg};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr header;
+  memset(&header, 0, sizeof header);
+  header.msg_iov = &iov;
+  header.msg_iovlen = 1;
+  if (fd >= 0) {
+    header.msg_control = control.buf;
+    header.msg_controllen = sizeof control.buf;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&header);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  sendmsg(NSBOX_INIT_SYNC_FD, &header, MSG_NOSIGNAL);
+}
+
+static void report(uint32_t type, int stage, int err, const char* syscall, const char* path) {
+  reportWithFd(type, stage, err, syscall, path, -1);
 }
 
 /* Holds the sandbox open: pid 1 with no workload of its own. The processes of execs are not
@@ -90,10 +118,13 @@ int main(int argc, char** argv) {
      * lives; anything else means it died before the signal was armed. */
     if (!isPid1 && getppid() != 0) _exit(127);
     /* On a terminal (an exec with tty): a session of its own with the terminal as its
-     * controlling one, so a shell has job control, ^C and ^Z. */
+     * controlling one, so a shell has job control, ^C and ^Z. Else, for an exec, a process
+     * group of its own: the one the host signals to reach everything the exec started. */
     if (isatty(0)) {
       setsid();
       ioctl(0, TIOCSCTTY, 0);
+    } else if (!isPid1) {
+      setpgid(0, 0);
     }
     sigprocmask(SIG_SETMASK, &none, NULL);
     execvp(argv[1], argv + 1);
@@ -112,7 +143,11 @@ int main(int argc, char** argv) {
     waitpid(child, NULL, 0);
     return err == ENOENT ? 127 : 126;
   }
-  report(NSBOX_MSG_EXEC_OK, 0, 0, NULL, NULL);
+  /* For an exec: a pidfd of the workload, opened while it cannot have been reaped (only this
+   * process reaps it), so the host can signal its process group without racing pid reuse. */
+  int workload = isPid1 ? -1 : (int)syscall(SYS_pidfd_open, child, 0);
+  reportWithFd(NSBOX_MSG_EXEC_OK, 0, 0, NULL, NULL, workload);
+  if (workload >= 0) close(workload);
 
   for (;;) {
     siginfo_t info;

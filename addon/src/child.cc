@@ -106,7 +106,8 @@ int run(const Context& ctx) {
   //   id maps first: until they exist the child has no uid inside, so nothing else works;
   //   then the host's network setup (pasta joins this user and network namespace);
   //   cgroup before anything allocates; a prepared network namespace before /proc shows it;
-  //   cgroup namespace after joining the cgroup;
+  //   cgroup namespace after joining the cgroup; an exec's terminal is given to its user once
+  //   the sandbox's user namespace is joined and before the user switch drops CAP_CHOWN;
   //   mounts while the host's paths are still reachable; pivot_root after every mount;
   //   hostname/loopback/cwd need the new namespaces and root but not privilege;
   //   bounding set while CAP_SETPCAP remains, then the user switch, then the final sets;
@@ -117,6 +118,9 @@ int run(const Context& ctx) {
     // exec in a running sandbox: its cgroup, then its namespaces; its root is already set up.
     STAGE(NSBOX_STAGE_CGROUP_ATTACH, ns::stageCgroupAttach(plan, fail, ctx.cgroupProcsFds, ctx.cgroupProcsCount))
     STAGE(NSBOX_STAGE_JOIN_NAMESPACES, ns::stageJoinNamespaces(plan, fail, ctx.joinPidfd))
+    // After the join: the sandbox's user namespace grants CAP_CHOWN over the sandbox's ids (a
+    // rootless host's own capabilities could not chown to them); before the user switch drops it.
+    STAGE(NSBOX_STAGE_TERMINAL, fds::stageTerminalOwner(plan, fail, ctx.stdio[0]))
     STAGE(NSBOX_STAGE_CWD, rootfs::stageCwd(plan, fail))
   } else {
     STAGE(NSBOX_STAGE_ID_MAP, user::stageIdMap(plan, fail, syncFd))

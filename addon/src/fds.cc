@@ -8,6 +8,17 @@ namespace sbx::fds {
 
 using sys::sc;
 
+int stageTerminalOwner(const Plan& plan, const child::Failure& fail, int terminal) {
+  if (plan.ptyMaster < 0) return 0;
+  // The slave was created owned by whoever opened the master (the host). Programs that check
+  // their terminal (mesg, write, sshd-style ownership checks) expect it to be the user's own,
+  // group-writable only (group tty when the image has one).
+  long r = sc(SYS_fchown, terminal, plan.ttyUid, plan.ttyGid);
+  if (r < 0) return fail(NSBOX_STAGE_TERMINAL, "fchown", r, "terminal");
+  r = sc(SYS_fchmod, terminal, 0620);
+  return r < 0 ? fail(NSBOX_STAGE_TERMINAL, "fchmod", r, "terminal") : 0;
+}
+
 int stageRlimits(const Plan& plan, const child::Failure& fail) {
   for (const Rlimit& l : plan.rlimits) {
     struct rlimit value = {l.soft, l.hard};

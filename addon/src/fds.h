@@ -7,6 +7,10 @@
 
 namespace sbx::fds {
 
+// With a terminal: gives it to the exec's user (mode 0620, as runc gives the console to the
+// process user), while the capabilities to do so remain.
+int stageTerminalOwner(const Plan& plan, const child::Failure& fail, int terminal);
+
 int stageRlimits(const Plan& plan, const child::Failure& fail);
 
 // Puts the stdio fds on 0..2 and, when nsbox-init follows, the sync socket on fd 3; marks

@@ -104,6 +104,8 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
     c.input = str(command, "input");
     p.setupCommands.push_back(std::move(c));
   }
+  p.ttyUid = static_cast<int>(num(o, "ttyUid"));
+  p.ttyGid = static_cast<int>(num(o, "ttyGid"));
 
   p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
   p.uidMap = p.keep(str(o, "uidMap"));

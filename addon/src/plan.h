@@ -84,6 +84,9 @@ struct Plan {
   // Run by the parent, in order, once the child has its namespaces and id maps; the child
   // waits for them. Empty for most sandboxes (the child then never stops).
   std::vector<SetupCommand> setupCommands;
+  // The terminal's owner and group inside the sandbox, given before the user switch; -1 keeps one.
+  int ttyUid = -1;
+  int ttyGid = -1;
 
   UsernsMode usernsMode = UsernsMode::kNone;
   const char* uidMap = "";

@@ -53,6 +53,29 @@ void setFailure(nsbox_msg& msg, int stage, const char* syscall, int err, const c
   strncpy(msg.path, path ? path : "", sizeof msg.path - 1);
 }
 
+// One sync record, and the fd that came with it, if any (close-on-exec, into *fd).
+ssize_t receive(int socket, nsbox_msg* msg, int* fd) {
+  struct iovec iov = {msg, sizeof *msg};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  struct msghdr header = {};
+  header.msg_iov = &iov;
+  header.msg_iovlen = 1;
+  header.msg_control = control.buf;
+  header.msg_controllen = sizeof control.buf;
+  ssize_t n = recvmsg(socket, &header, MSG_CMSG_CLOEXEC);
+  if (n < 0) return n;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(fd, CMSG_DATA(c), sizeof *fd);
+      break;
+    }
+  }
+  return n;
+}
+
 void reap(int pid) {
   while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
   }
@@ -175,8 +198,12 @@ void SpawnWorker::Execute() {
   bool done = false;
   while (!done) {
     nsbox_msg msg;
-    ssize_t n = recv(sv[0], &msg, sizeof msg, 0);
+    int passedFd = -1;
+    ssize_t n = receive(sv[0], &msg, &passedFd);
     if (n < 0 && errno == EINTR) continue;
+    // Only an exec's nsbox-init passes an fd, with its exec report: a pidfd of the workload.
+    if (passedFd >= 0 && (msg.type != NSBOX_MSG_EXEC_OK || n != static_cast<ssize_t>(sizeof msg))) close(passedFd);
+    else if (passedFd >= 0) workloadPidfd_ = passedFd;
     if (n == 0 && !plan.useInit) break;
     if (n != static_cast<ssize_t>(sizeof msg)) {
       setFailure(failure_, NSBOX_STAGE_NONE, "recv", n < 0 ? errno : EPROTO, "sync socket");
@@ -227,6 +254,8 @@ void SpawnWorker::Execute() {
   }
 
   if (failed_) {
+    if (workloadPidfd_ >= 0) close(workloadPidfd_);
+    workloadPidfd_ = -1;
     // The child exits right after its record; reap it before the stack goes away.
     reap(pid_);
     close(pidfd_);
@@ -256,6 +285,7 @@ void SpawnWorker::OnOK() {
   s.Set("pid", pid_);
   s.Set("pidfd", pidfd_);
   s.Set("syncFd", syncFd_);
+  s.Set("workloadPidfd", workloadPidfd_);
   s.Set("stdinFd", stdioFds_[0]);
   s.Set("stdoutFd", stdioFds_[1]);
   s.Set("stderrFd", stdioFds_[2]);

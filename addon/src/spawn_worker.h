@@ -25,6 +25,8 @@ class SpawnWorker : public Napi::AsyncWorker {
   int pid_ = -1;
   int pidfd_ = -1;
   int syncFd_ = -1;
+  // An exec's workload, from its nsbox-init (-1 for none).
+  int workloadPidfd_ = -1;
   int stdioFds_[3] = {-1, -1, -1};
 };
 

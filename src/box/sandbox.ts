@@ -16,6 +16,7 @@ import { checkedOptions, type OutputOf } from '../sandbox.js';
 import { resolveUser } from '../user-spec.js';
 import { parseDuration } from '../units.js';
 import { native } from '../native/binding.js';
+import { UsernsMode } from '../native/native.js';
 import { SandboxRoot, sandboxPath } from './files.js';
 import { checkArgument } from '../check.js';
 
@@ -274,7 +275,11 @@ export class Sandbox {
    * Runs a command in the sandbox: same namespaces, cgroup (limits are shared with everything
    * else in it), root filesystem and security profile as pid 1. Returns the same
    * {@link SandboxProcess} as {@link spawn}: streams, `kill()`, and a thenable {@link RunResult}.
-   * Processes it leaves behind in the background live on until the sandbox stops, as with `docker exec`.
+   * While the command runs, `kill()`, `timeout` and `signal` reach everything it started (its
+   * process group, also processes that changed their uid), never another exec's processes.
+   * Processes it leaves behind in the background once it exited live on until the sandbox
+   * stops, as with `docker exec`; so does a process that left the group itself (`setsid`, the
+   * jobs of a shell with job control on a terminal).
    *
    * @throws SandboxError ERR_INVALID_OPTION for bad options, ERR_SANDBOX_STOPPED when the sandbox is not running.
    *
@@ -301,6 +306,7 @@ export class Sandbox {
       this.#assertRunning();
       const user = execOptions.user === undefined ? context.user : await this.#resolveUser(execOptions.user);
       const cwd = execOptions.cwd === undefined ? (context.options.cwd ?? (context.image.config.workingDir || '/')) : sandboxPath(execOptions.cwd);
+      const ttyGid = execOptions.tty ? await this.#terminalGroup(user.gid) : -1;
       const ptyMaster = execOptions.tty ? this.#openTerminal(execOptions.tty === true ? { columns: 80, rows: 24 } : execOptions.tty) : -1;
       const env = { ...(execOptions.tty ? { TERM: 'xterm' } : {}), ...execOptions.env };
       // Checked again right before the clone (nothing awaits in between until the addon has its own
@@ -311,7 +317,7 @@ export class Sandbox {
         throw new SandboxError('ERR_SANDBOX_STOPPED', `Sandbox ${this.id} stopped`);
       }
       try {
-        return await launchExec(context, { argv: command, env, cwd, user, failStage: shared.failStage, ptyMaster }, stdio);
+        return await launchExec(context, { argv: command, env, cwd, user, failStage: shared.failStage, ptyMaster, ttyGid }, stdio);
       } catch (error) {
         // pid 1 ended between the check above and the setns: the sandbox stopped under us.
         if (error instanceof SetupError && error.stage === 'join-namespaces' && error.errnoCode === 'ESRCH')
@@ -560,16 +566,26 @@ export class Sandbox {
     }
   }
 
+  async #readEtc(path: string): Promise<string | undefined> {
+    try {
+      return (await this.#withRoot((root) => root.readFile(path, 4 * 1024 * 1024))).toString('utf8');
+    } catch (error) {
+      if (isSandboxError(error) && error.code === 'ERR_FILE') return undefined;
+      throw error;
+    }
+  }
+
   async #resolveUser(spec: string) {
-    const read = async (path: string) => {
-      try {
-        return (await this.#withRoot((root) => root.readFile(path, 4 * 1024 * 1024))).toString('utf8');
-      } catch (error) {
-        if (isSandboxError(error) && error.code === 'ERR_FILE') return undefined;
-        throw error;
-      }
-    };
-    return resolveUser(spec, await read('/etc/passwd'), await read('/etc/group'));
+    return resolveUser(spec, await this.#readEtc('/etc/passwd'), await this.#readEtc('/etc/group'));
+  }
+
+  // A terminal's group, as Docker/runc give it: the sandbox's `tty` group if its /etc/group has
+  // one, else the user's own. A one-id user namespace maps no other group than the user's.
+  async #terminalGroup(userGid: number): Promise<number> {
+    if (this.#context.idMapping.mode === UsernsMode.Self) return userGid;
+    const line = (await this.#readEtc('/etc/group'))?.split('\n').find((entry) => entry.startsWith('tty:'));
+    const gid = Number(line?.split(':')[2]);
+    return line !== undefined && Number.isInteger(gid) && gid >= 0 ? gid : userGid;
   }
 }
 

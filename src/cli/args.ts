@@ -93,17 +93,22 @@ const absoluteTarget = (flag: string, target: string, spec: string) => {
 };
 
 /**
- * One `--mount SRC:DST[:ro|rw]`: a named volume when SRC is a plain name (no '/', not starting
+ * One `--mount SRC:DST[:OPTIONS]`: a named volume when SRC is a plain name (no '/', not starting
  * with '.'), as with `docker run -v`; else a bind mount, a relative SRC taken from `cwd`.
+ * OPTIONS, comma-separated: `ro` or `rw`, and for a volume `nocopy` (no filling from the image).
  */
 export function parseMountFlag(spec: string, cwd: string): BindMount | VolumeMount {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3 || parts[0] === '' || parts[1] === '')
     throw new UsageError(`--mount expects SRC:DST[:ro], got '${spec}'`);
-  const [source, target, mode] = parts as [string, string, string | undefined];
-  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw new UsageError(`--mount: the mode must be 'ro' or 'rw', got '${mode}' in '${spec}'`);
-  const readonly = mode === 'ro';
-  if (!source.includes('/') && !source.startsWith('.')) return { type: 'volume', source, target: absoluteTarget('--mount', target, spec), readonly };
+  const [source, target, modes] = parts as [string, string, string | undefined];
+  const flags = modes === undefined ? [] : modes.split(',');
+  for (const flag of flags)
+    if (flag !== 'ro' && flag !== 'rw' && flag !== 'nocopy') throw new UsageError(`--mount: the options must be 'ro', 'rw' or 'nocopy', got '${flag}' in '${spec}'`);
+  const readonly = flags.includes('ro');
+  if (!source.includes('/') && !source.startsWith('.'))
+    return { type: 'volume', source, target: absoluteTarget('--mount', target, spec), readonly, ...(flags.includes('nocopy') && { populate: false }) };
+  if (flags.includes('nocopy')) throw new UsageError(`--mount: 'nocopy' is for named volumes, not the bind mount '${spec}'`);
   return { type: 'bind', source: resolve(cwd, source), target: absoluteTarget('--mount', target, spec), readonly };
 }
 

@@ -39,7 +39,8 @@ Environment:
       --hostname NAME       hostname (default: from the sandbox id)
 
 Filesystem:
-  -v, --mount SRC:DST[:ro]  bind a host path, writable unless :ro (repeatable)
+  -v, --mount SRC:DST[:ro]  bind a host path, writable unless :ro (repeatable); a plain
+                            name is a named volume (:nocopy: not filled from the image)
       --tmpfs DST[:SIZE]    a private tmpfs, 64MiB unless SIZE (repeatable)
       --read-only           make the root filesystem read-only
       --upper-dir DIR       keep the writable layer in DIR (for 'nsbox commit')

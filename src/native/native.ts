@@ -93,6 +93,9 @@ export interface NativeSpawnPlan {
    * `input` is written to the program's stdin. The first to fail fails the spawn at stage network-setup.
    */
   setupCommands: Array<{ argv: string[]; input: string }>;
+  /** With a terminal: its owner and group inside the sandbox (-1 leaves one unchanged). */
+  ttyUid: number;
+  ttyGid: number;
   usernsMode: UsernsMode;
   /** uid_map / gid_map contents ("0 1000 1\n"), for every userns mode but None. */
   uidMap: string;
@@ -154,6 +157,8 @@ export interface NativeSpawned {
   stdinFd: number;
   stdoutFd: number;
   stderrFd: number;
+  /** An exec's workload (from its nsbox-init), to signal its process group; -1 otherwise. */
+  workloadPidfd: number;
 }
 
 /** @internal The exit record delivered by the exit watcher. */
@@ -177,6 +182,8 @@ export interface NativeAddon {
   watchExit(pid: number, pidfd: number, syncFd: number): void;
   /** pidfd_send_signal; returns 0 or a negative errno (ESRCH when already gone). */
   kill(pidfd: number, signal: number): number;
+  /** pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP): the process group the pidfd's process leads; 0 or a negative errno (ESRCH: none). */
+  killGroup(pidfd: number, signal: number): number;
   /** close(2) an fd the addon handed out. */
   close(fd: number): void;
   /** mknod(2): a whiteout is a character device 0:0. Returns 0 or a negative errno. */

@@ -20,6 +20,7 @@ export const STAGES = [
   'network-setup',
   'cgroup-attach',
   'join-namespaces',
+  'terminal',
   'join-network',
   'cgroup-namespace',
   'mount-private',

@@ -123,7 +123,7 @@ test('usage errors name the flag', (t) => {
   usageError(t, ['--env', '=x', 'host'], /^--env expects KEY=VALUE, got '=x'$/);
   usageError(t, ['--mount', '/data', 'host'], /^--mount expects SRC:DST\[:ro\], got '\/data'$/);
   usageError(t, ['--mount', '/a:data', 'host'], /^--mount: the target must be an absolute path/);
-  usageError(t, ['--mount', '/a:/b:rx', 'host'], /^--mount: the mode must be 'ro' or 'rw'/);
+  usageError(t, ['--mount', '/a:/b:rx', 'host'], /^--mount: the options must be 'ro', 'rw' or 'nocopy'/);
   usageError(t, ['--mount', '/a:/b:ro:x', 'host'], /^--mount expects SRC:DST/);
   usageError(t, ['--tmpfs', 'tmp', 'host'], /^--tmpfs: the target must be an absolute path/);
   usageError(t, ['--tmpfs', '/t:big', 'host'], /^--tmpfs: 'big' is not a size/);
@@ -137,6 +137,9 @@ test('repeatable flag values', (t) => {
   t.deepEqual(parseMountFlag('../x:/dst/../y/:rw', '/a/b'), { type: 'bind', source: '/a/x', target: '/y/', readonly: false });
   t.deepEqual(parseMountFlag('pgdata:/var/lib/db', '/a'), { type: 'volume', source: 'pgdata', target: '/var/lib/db', readonly: false }, 'a plain name is a named volume');
   t.deepEqual(parseMountFlag('./pgdata:/db:ro', '/a'), { type: 'bind', source: '/a/pgdata', target: '/db', readonly: true });
+  t.deepEqual(parseMountFlag('pgdata:/db:ro,nocopy', '/a'), { type: 'volume', source: 'pgdata', target: '/db', readonly: true, populate: false }, 'Docker\'s nocopy');
+  t.throws(() => parseMountFlag('/src:/db:nocopy', '/a'), { instanceOf: UsageError, message: /nocopy.*named volumes/ });
+  t.throws(() => parseMountFlag('pgdata:/db:rx', '/a'), { instanceOf: UsageError, message: /'ro', 'rw' or 'nocopy'/ });
   t.deepEqual(parseTmpfsFlag('/t'), { type: 'tmpfs', target: '/t' });
   t.deepEqual(parseTmpfsFlag('/t:size=64m,mode=1777'), { type: 'tmpfs', target: '/t', size: '64m', mode: 0o1777 });
   t.deepEqual(parseTmpfsFlag('/t:mode=700'), { type: 'tmpfs', target: '/t', mode: 0o700 });

@@ -25,9 +25,10 @@ test('a rootless sandbox takes execs and files: root inside, nobody outside', as
     env: { PATH: process.env.PATH, NSBOX_HOME: join(home, 'state'), NSBOX_RUN_DIR: join(home, 'run'), HOME: home, TSX_TSCONFIG_PATH: undefined },
     cwd: process.cwd(),
   });
-  const outcome = JSON.parse(stdout) as { ok: boolean; message?: string; id?: string; seen?: string; back?: string };
+  const outcome = JSON.parse(stdout) as { ok: boolean; message?: string; id?: string; seen?: string; back?: string; tty?: string };
   t.true(outcome.ok, outcome.message);
   t.is(outcome.id, '0\n2\nnsbox-init\n', 'uid 0 in the sandbox user namespace, pid 2 in its pid namespace');
   t.is(outcome.seen, 'hello\n0\n', 'a file the host wrote belongs to root inside');
   t.is(outcome.back, 'back\n');
+  t.is(outcome.tty, '0 0 620\r\n', 'a tty exec’s terminal is its user’s');
 });
