@@ -182,7 +182,7 @@ function pastaPid(dir: string): number | undefined {
 }
 
 // pasta holds the sandbox's network namespace open and keeps serving it until it is told to stop.
-function stopPasta(dir: string): void {
+function stopPasta(dir: string): number | undefined {
   const pid = pastaPid(dir);
   if (pid !== undefined) {
     try {
@@ -192,6 +192,22 @@ function stopPasta(dir: string): void {
     }
   }
   rmSync(dir, { recursive: true, force: true });
+  return pid;
+}
+
+// Until the killed pasta is gone (its parent, the host's init or a subreaper, reaps it), so that
+// a released sandbox has no process left once release() resolves. At most about a second.
+async function exited(pid: number | undefined): Promise<void> {
+  for (let i = 0; pid !== undefined && i < 100; i++) {
+    let state = '';
+    try {
+      state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 const live = new Set<string>();
@@ -284,7 +300,7 @@ export async function attachUserMode(options: { id: string; name: string; publis
       if (released) return;
       released = true;
       live.delete(dir);
-      stopPasta(dir);
+      await exited(stopPasta(dir));
     },
   };
 }
