@@ -4,9 +4,7 @@ import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { collectLeftoverCgroups, createCgroup, DEFAULT_CGROUP_PARENT, type SandboxCgroup } from './cgroup/cgroup.js';
-import { prepareSpareCgroup, takeSpareCgroup } from './cgroup/spare.js';
-import { createCgroupV1 } from './cgroup/v1.js';
+import { collectLeftoverCgroups, createCgroup, type SandboxCgroup } from './cgroup/cgroup.js';
 import { detectCgroups } from './cgroup/detect.js';
 import { isSandboxError, SandboxError } from './errors.js';
 import { idMapping, type IdMapping } from './idmap.js';
@@ -92,16 +90,8 @@ function makeCgroup(id: string, options: NormalizedOptions, freezable: boolean):
     leftoversCollected = true;
     collectLeftoverCgroups();
   }
-  const cgroupLimits = { memoryBytes: limits.memoryBytes, pids: limits.pids, cpus: limits.cpus };
   try {
-    if (version === 'v1') {
-      const key = JSON.stringify([freezable, cgroupLimits.memoryBytes, cgroupLimits.pids, cgroupLimits.cpus]);
-      const cgroup = takeSpareCgroup(key, id) ?? createCgroup({ id, version, freezable, limits: cgroupLimits });
-      // Made once this start has handed its child to the spawn thread, while it sets up.
-      prepareSpareCgroup(key, (name) => createCgroupV1(detectCgroups(), name, DEFAULT_CGROUP_PARENT, cgroupLimits, freezable));
-      return cgroup;
-    }
-    return createCgroup({ id, version, freezable, limits: cgroupLimits });
+    return createCgroup({ id, version, freezable, limits: { memoryBytes: limits.memoryBytes, pids: limits.pids, cpus: limits.cpus } });
   } catch (error) {
     if (isSandboxError(error) && error.code === 'ERR_PERMISSION' && !isRoot()) {
       throw new SandboxError(

@@ -8,7 +8,6 @@ import { SandboxError } from '../errors.js';
 import { isProcessAlive, SANDBOX_ID_PATTERN } from '../sandbox-id.js';
 import { killProcs, rmdirPatientlySync, writeIfPresent } from './cgroupfs.js';
 import { detectCgroups } from './detect.js';
-import { SPARE_CGROUP_PATTERN } from './spare.js';
 import { CgroupV1, createCgroupV1 } from './v1.js';
 import { CgroupV2, createCgroupV2 } from './v2.js';
 
@@ -142,8 +141,7 @@ export function createCgroup(options: CgroupOptions): SandboxCgroup {
 
 /**
  * Removes the cgroups that crashed host processes left behind under `<hierarchy root>/<parent>` in every
- * v1 and v2 hierarchy: directories named like a sandbox id (or a spare, `<host pid>s<16 hex digits>`)
- * whose host pid is no longer alive. Processes
+ * v1 and v2 hierarchy: directories named like a sandbox id whose host pid is no longer alive. Processes
  * still inside are SIGKILLed first. Anything else under `parent` is left alone, and so is a directory
  * that cannot be removed (it is tried again on the next call). Blocks up to about 2 s per busy directory.
  *
@@ -173,7 +171,7 @@ export function collectLeftoverCgroups(parent: string = DEFAULT_CGROUP_PARENT): 
       continue; // No such parent in this hierarchy (or not ours to read).
     }
     for (const name of names) {
-      const owner = (SANDBOX_ID_PATTERN.exec(name) ?? SPARE_CGROUP_PATTERN.exec(name))?.[1];
+      const owner = SANDBOX_ID_PATTERN.exec(name)?.[1];
       if (owner === undefined || isProcessAlive(Number(owner))) continue;
       const dir = join(parentDir, name);
       try {

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A sandbox's cgroup on cgroup v1: one directory per hierarchy it needs (memory, pids, cpu, cpuacct).
 
-import { renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import type { CgroupHandle, CgroupLimits, CgroupStats, CgroupUsage } from './cgroup.js';
 import {
@@ -96,32 +95,6 @@ export class CgroupV1 implements CgroupHandle {
 
   removeSync(): void {
     removeDirsSync(this.dirs, () => this.kill());
-  }
-
-  /**
-   * @internal The same cgroup under the name `id`, in the same parent (v1 allows rename(2) within
-   * a parent; v2 does not). This object must not be used afterwards. On failure every directory
-   * keeps its old name.
-   */
-  renameTo(id: string): CgroupV1 {
-    const renamed: Array<[string, string]> = [];
-    try {
-      for (const dir of this.dirs) {
-        const to = join(dirname(dir), id);
-        renameSync(dir, to);
-        renamed.push([dir, to]);
-      }
-    } catch (error) {
-      for (const [from, to] of renamed.reverse()) {
-        try {
-          renameSync(to, from);
-        } catch {
-          // Best effort; the caller removes the cgroup under either name.
-        }
-      }
-      throw error;
-    }
-    return new CgroupV1(id, Object.fromEntries(Object.entries(this.#dirOf).map(([controller, dir]) => [controller, join(dirname(dir), id)])));
   }
 }
 
