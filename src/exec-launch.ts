@@ -92,7 +92,9 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     newuidmapPath: '',
     newgidmapPath: '',
     cgroupV2Dir: cgroup?.version === 'v2' ? cgroup.dir : '',
-    cgroupV1Procs: cgroup?.version === 'v1' ? [...cgroup.procsFiles] : [],
+    // `tasks`, as for pid 1 (see CgroupV1.tasksFiles): through `cgroup.procs`, the first exec after a pause
+    // waited a whole RCU grace period (5–15 ms) on the cgroup threadgroup lock.
+    cgroupV1Procs: cgroup?.version === 'v1' ? [...cgroup.tasksFiles] : [],
     scratchDir: '',
     scratchData: '',
     scratchDirs: [],

@@ -62,6 +62,30 @@ test('a closed pool refuses calls, fails its waiters and leaves no sandbox behin
   t.deepEqual(ownCgroups().filter((dir) => ids.some((id) => dir.endsWith(id))), []);
 });
 
+test('a call leaves the refill until it ends (or runs on), and taking the last ready sandbox refills at once', async (t) => {
+  await using pool = await createPool({ image: 'host', size: 2 });
+  t.like(pool.stats(), { ready: 2, starting: 0, created: 2 }, 'warming up starts `size` sandboxes, no more');
+  // While another sandbox is ready, nothing starts during a short call: the refill would compete with it.
+  const during = await pool.run(async () => pool.stats());
+  t.like(during, { ready: 1, starting: 0, inUse: 1 });
+  await waitFor(() => pool.stats().ready === 2 && pool.stats().inUse === 0);
+  t.like(pool.stats(), { ready: 2, starting: 0, inUse: 0 }, 'refilled after the call');
+  // A call that runs on gets its replacement started all the same.
+  let release!: () => void;
+  const long = pool.run(() => new Promise<void>((resolve) => (release = resolve)));
+  await waitFor(() => pool.stats().inUse === 1 && pool.stats().ready === 2);
+  t.like(pool.stats(), { ready: 2, inUse: 1 }, 'refilled while the call still runs');
+  // Taking the last ready sandbox starts replacements right away.
+  let releaseOthers!: () => void;
+  const held = new Promise<void>((resolve) => (releaseOthers = resolve));
+  const others = [pool.run(() => held), pool.run(() => held)];
+  // Checked in the same turn (run() takes its sandbox synchronously), before any timer could fire.
+  t.like(pool.stats(), { ready: 0, starting: 2, inUse: 3 }, 'the next calls do not wait for a whole start');
+  release();
+  releaseOthers();
+  await Promise.all([long, ...others]);
+});
+
 test('createPool checks its options and reports why sandboxes cannot start', async (t) => {
   await t.throwsAsync(createPool({ image: 'host', size: -1 }), { code: 'ERR_INVALID_OPTION' });
   await t.throwsAsync(createPool({ image: 'host', size: 4, maxSandboxes: 2 }), { code: 'ERR_INVALID_OPTION', message: /maxSandboxes/ });
