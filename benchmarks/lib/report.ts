@@ -97,7 +97,7 @@ export function targets(results: SuiteResults): Target[] {
   } else list.push(none('scenario 5: no host process or thread per sandbox'));
   const pool = results.execPool;
   list.push(pool
-    ? { target: 'pool: pool.run ≤ 0.5 ms p50 over exec', measured: `+${ms(pool.poolOverheadMs)} ms`, met: pool.poolOverheadMs <= 0.5 }
+    ? { target: 'pool: pool.run ≤ 0.5 ms p50 over exec', measured: `${pool.poolOverheadMs >= 0 ? '+' : '−'}${ms(Math.abs(pool.poolOverheadMs))} ms`, met: pool.poolOverheadMs <= 0.5 }
     : none('pool: pool.run ≤ 0.5 ms p50 over exec'));
   return list;
 }
