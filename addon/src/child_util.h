@@ -59,6 +59,19 @@ struct Failure {
   }
 };
 
+// Asks the parent for a step the child waits for (NSBOX_MSG_NEED_IDMAP, NSBOX_MSG_NEED_NETWORK)
+// and blocks until it answers NSBOX_MSG_GO; a failure is reported for `stage`.
+inline int waitForParent(const Failure& fail, int syncFd, uint32_t request, int stage) {
+  nsbox_msg msg;
+  memset(&msg, 0, sizeof msg);
+  msg.type = request;
+  long r = sys::call(SYS_sendto, syncFd, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
+  if (r < 0) return fail(stage, "send", r);
+  r = sys::call(SYS_recvfrom, syncFd, reinterpret_cast<long>(&msg), sizeof msg, 0, 0, 0);
+  if (r != static_cast<long>(sizeof msg) || msg.type != NSBOX_MSG_GO) return fail(stage, "recv", r < 0 ? r : -EPROTO);
+  return 0;
+}
+
 // Writes a whole string to a path (for /proc/self/uid_map and friends).
 inline long writeFile(const char* path, const char* data) {
   long fd = sys::sc(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);

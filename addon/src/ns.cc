@@ -42,15 +42,7 @@ int stageNetworkSetup(const Plan& plan, const child::Failure& fail, int syncFd) 
   // host, which needs the namespace to exist and the id maps to be written: so right after
   // the id maps, and before anything of the workload can run and see a half-made network.
   if (plan.setupCommands.empty()) return 0;
-  nsbox_msg msg;
-  memset(&msg, 0, sizeof msg);
-  msg.type = NSBOX_MSG_NEED_NETWORK;
-  long r = sys::call(SYS_sendto, syncFd, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
-  if (r < 0) return fail(NSBOX_STAGE_NETWORK_SETUP, "send", r);
-  r = sys::call(SYS_recvfrom, syncFd, reinterpret_cast<long>(&msg), sizeof msg, 0, 0, 0);
-  if (r != static_cast<long>(sizeof msg) || msg.type != NSBOX_MSG_GO)
-    return fail(NSBOX_STAGE_NETWORK_SETUP, "recv", r < 0 ? r : -EPROTO);
-  return 0;
+  return child::waitForParent(fail, syncFd, NSBOX_MSG_NEED_NETWORK, NSBOX_STAGE_NETWORK_SETUP);
 }
 
 int stageJoinNetwork(const Plan& plan, const child::Failure& fail, int netnsFd) {

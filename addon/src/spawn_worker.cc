@@ -211,22 +211,20 @@ void SpawnWorker::Execute() {
       break;
     }
     switch (msg.type) {
-      case NSBOX_MSG_NEED_IDMAP: {
-        const char* what = "";
-        int r = user::parentWriteIdMaps(plan, pid_, &what);
-        if (r < 0) {
-          setFailure(failure_, NSBOX_STAGE_ID_MAP, "write", -r, what);
-          failed_ = true;
-          kill(pid_, SIGKILL);
-          done = true;
-          break;
-        }
-        msg.type = NSBOX_MSG_GO;
-        send(sv[0], &msg, sizeof msg, MSG_NOSIGNAL);
-        break;
-      }
+      case NSBOX_MSG_NEED_IDMAP:
       case NSBOX_MSG_NEED_NETWORK: {
-        if (!network_setup::run(plan, pid_, &failure_)) {
+        // A step the child waits for: the id maps (written from outside), or the host
+        // programs that connect its network namespace.
+        bool ok;
+        if (msg.type == NSBOX_MSG_NEED_IDMAP) {
+          const char* what = "";
+          int r = user::parentWriteIdMaps(plan, pid_, &what);
+          if (r < 0) setFailure(failure_, NSBOX_STAGE_ID_MAP, "write", -r, what);
+          ok = r >= 0;
+        } else {
+          ok = network_setup::run(plan, pid_, &failure_);
+        }
+        if (!ok) {
           failed_ = true;
           kill(pid_, SIGKILL);
           done = true;

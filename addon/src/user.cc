@@ -31,15 +31,7 @@ int stageIdMap(const Plan& plan, const child::Failure& fail, int syncFd) {
     if (r < 0) return fail(NSBOX_STAGE_ID_MAP, "write", r, "/proc/self/gid_map");
     return 0;
   }
-  nsbox_msg msg;
-  memset(&msg, 0, sizeof msg);
-  msg.type = NSBOX_MSG_NEED_IDMAP;
-  long r = sys::call(SYS_sendto, syncFd, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
-  if (r < 0) return fail(NSBOX_STAGE_ID_MAP, "send", r);
-  r = sys::call(SYS_recvfrom, syncFd, reinterpret_cast<long>(&msg), sizeof msg, 0, 0, 0);
-  if (r != static_cast<long>(sizeof msg) || msg.type != NSBOX_MSG_GO)
-    return fail(NSBOX_STAGE_ID_MAP, "recv", r < 0 ? r : -EPROTO);
-  return 0;
+  return child::waitForParent(fail, syncFd, NSBOX_MSG_NEED_IDMAP, NSBOX_STAGE_ID_MAP);
 }
 
 int stageUser(const Plan& plan, const child::Failure& fail) {

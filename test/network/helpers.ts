@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createNetwork, removeNetwork, type NetworkInfo } from '../../src/index.js';
+import { createNetwork, removeNetwork, type NetworkInfo, type Sandbox } from '../../src/index.js';
 
 const run = promisify(execFile);
 
@@ -187,4 +187,20 @@ export function bridgePorts(bridge: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Serves `body` as /index.html from busybox httpd on port 8080 inside a running sandbox and
+ * returns what the host gets from 127.0.0.1:`hostPort` (its published port) once it answers
+ * ('' if it never does within 5 s).
+ */
+export async function serveAndFetch(box: Sandbox, hostPort: number, body: string): Promise<string> {
+  await box.writeFile('/tmp/index.html', body);
+  await box.exec(['httpd', '-p', '8080', '-h', '/tmp']);
+  let fetched = '';
+  for (let attempt = 0; attempt < 50 && !fetched; attempt++) {
+    fetched = await fetch(`http://127.0.0.1:${hostPort}/index.html`).then((r) => r.text(), () => '');
+    if (!fetched) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return fetched;
 }

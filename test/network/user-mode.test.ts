@@ -13,7 +13,7 @@ import { run, Sandbox, type SandboxOptions } from '../../src/index.js';
 import { collectLeftoverUserModeNetworks, userModeDir } from '../../src/network/user-mode.js';
 import { probeRootfs, withFailStage } from '../helpers/sandbox.js';
 import { STAGES } from '../../src/native/stages.js';
-import { freePort, testHost } from './helpers.js';
+import { freePort, serveAndFetch, testHost } from './helpers.js';
 
 let image: string;
 
@@ -72,13 +72,7 @@ test.serial('a server in a user-namespace sandbox answers through a port publish
   const port = await freePort();
   const box = await Sandbox.create({ ...base(), publish: [{ host: port, container: 8080 }] });
   t.teardown(() => box.remove());
-  await box.writeFile('/tmp/index.html', 'hello from pasta\n');
-  await box.exec(['httpd', '-p', '8080', '-h', '/tmp']);
-  let body = '';
-  for (let attempt = 0; attempt < 50 && !body; attempt++) {
-    body = await fetch(`http://127.0.0.1:${port}/index.html`).then((r) => r.text(), () => '');
-    if (!body) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const body = await serveAndFetch(box, port, 'hello from pasta\n');
   t.is(body, 'hello from pasta\n');
   // The sandbox has an eth0 with a default route, and the hosts file names it.
   const view = await box.exec(['sh', '-c', 'ip -4 route show default | cut -d" " -f1-5; grep -c "$(hostname)" /etc/hosts; cat /etc/resolv.conf']);
