@@ -118,8 +118,8 @@ export class SandboxPool {
    * {@link RunResult}), or calls `fn` with a pooled sandbox for several steps. Either way the
    * sandbox is removed afterwards.
    * @throws SandboxError ERR_POOL_CLOSED after {@link close}, ERR_POOL_EXHAUSTED when no
-   *   sandbox came within `queueTimeout`, the start error when sandboxes cannot start, and
-   *   whatever the command or `fn` throws.
+   *   sandbox came within `queueTimeout`, the start error when sandboxes cannot start,
+   *   ERR_TIMEOUT when a call of `fn` passes limits.timeout, and whatever the command or `fn` throws.
    *
    * @example
    * ```ts
@@ -132,12 +132,22 @@ export class SandboxPool {
   async run(commandOrFn: string[] | ((box: Sandbox) => Promise<unknown>), options?: ExecOptions): Promise<unknown> {
     if (typeof commandOrFn !== 'function') check(commandOrFn, 'command', ow.array.nonEmpty.ofType(ow.string));
     const box = await this.#acquire();
-    // The call's deadline (limits.timeout): a command gets it as its exec timeout; `fn` has its
-    // sandbox killed when it passes, so whatever it still runs there ends.
-    const timer = typeof commandOrFn === 'function' && this.#callTimeoutMs > 0 ? setTimeout(() => void box.remove(), this.#callTimeoutMs) : undefined;
+    // The call's deadline (limits.timeout): a command gets it as its exec timeout; a call of
+    // `fn` fails with ERR_TIMEOUT when it passes, and its sandbox is removed, so whatever `fn`
+    // still runs there ends (what `fn` does after that no longer reaches the caller).
+    let timer: NodeJS.Timeout | undefined;
     try {
-      if (typeof commandOrFn === 'function') return await commandOrFn(box);
-      return await box.exec(commandOrFn, { ...(this.#callTimeoutMs > 0 && { timeout: this.#callTimeoutMs }), ...options });
+      if (typeof commandOrFn !== 'function') return await box.exec(commandOrFn, { ...(this.#callTimeoutMs > 0 && { timeout: this.#callTimeoutMs }), ...options });
+      const call = commandOrFn(box);
+      if (this.#callTimeoutMs <= 0) return await call;
+      call.catch(() => undefined);
+      const deadline = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          void box.remove();
+          reject(new SandboxError('ERR_TIMEOUT', `Pool call timed out after ${this.#callTimeoutMs} milliseconds (limits.timeout); its sandbox was removed`));
+        }, this.#callTimeoutMs);
+      });
+      return await Promise.race([call, deadline]);
     } finally {
       clearTimeout(timer);
       // The removal and the refill start after the caller has its result (their synchronous

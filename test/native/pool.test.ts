@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The warm pool: one fresh sandbox per call, refilled in the background, clear errors when closed or exhausted.
 import test from 'ava';
-import { createPool, RunError } from '../../src/index.js';
+import { createPool, RunError, type Sandbox } from '../../src/index.js';
 import { ownCgroups } from '../helpers/sandbox.js';
 
 test('every call gets a fresh sandbox: no file, process or environment survives from the previous one', async (t) => {
@@ -84,6 +84,30 @@ test('a call leaves the refill until it ends (or runs on), and taking the last r
   release();
   releaseOthers();
   await Promise.all([long, ...others]);
+});
+
+test('limits.timeout bounds each call: a command is killed, and a call of fn fails with ERR_TIMEOUT and loses its sandbox', async (t) => {
+  await using pool = await createPool({ image: 'host', size: 1, limits: { timeout: 400 } });
+  const command = await pool.run(['sleep', '30'], { reject: false });
+  t.true(command.timedOut);
+  let box: Sandbox | undefined;
+  const started = Date.now();
+  // fn ignores its sandbox after the first step: the call still ends at the deadline.
+  await t.throwsAsync(
+    pool.run(async (b) => {
+      box = b;
+      await b.exec(['sh', '-c', 'sleep 30 &']);
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      return 'too late';
+    }),
+    { code: 'ERR_TIMEOUT', message: /400 milliseconds/ },
+  );
+  t.true(Date.now() - started < 5000);
+  await waitFor(() => box!.state === 'stopped');
+  t.is(box!.state, 'stopped');
+  t.throws(() => box!.exec(['true']), { code: 'ERR_SANDBOX_STOPPED' });
+  // The next call gets a fresh sandbox and the whole deadline again.
+  t.is((await pool.run(async (b) => (await b.exec(['echo', 'fresh'])).stdout)), 'fresh\n');
 });
 
 test('createPool checks its options and reports why sandboxes cannot start', async (t) => {
