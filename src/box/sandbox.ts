@@ -482,9 +482,12 @@ export class Sandbox {
     if (timeoutMs > 0) {
       if (cgroup) {
         // The host signals every process of the sandbox through its cgroup: pid 1 runs as the
-        // sandbox's user and could not reach the processes of an exec as root. Done when only
-        // pid 1 is left (or it ended), else SIGKILL when the time is up.
-        cgroup.signal(signal);
+        // sandbox's user and could not reach the processes of an exec as root. Not the inits
+        // (pid 1 and each exec's): they would pass the signal on, and a command would get it
+        // twice (a shell's trap can run twice). Done when only pid 1 is left (or it ended),
+        // else SIGKILL when the time is up.
+        const inits = [this.pid, ...[...this.#execs].map((exec) => exec.pid)].filter((pid): pid is number => pid !== undefined);
+        cgroup.signal(signal, new Set(inits));
         const deadline = Date.now() + timeoutMs;
         while (Date.now() < deadline && !(await endedWithin(20)) && cgroup.pids().some((pid) => pid !== this.pid)) {
           // wait

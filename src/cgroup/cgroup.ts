@@ -78,8 +78,8 @@ export interface CgroupHandle {
   freeze(): Promise<void>;
   /** Thaws a frozen cgroup; does nothing to one that is not frozen. */
   thaw(): void;
-  /** Sends `signal` to every process in the cgroup, once. */
-  signal(signal: NodeJS.Signals): void;
+  /** Sends `signal` to every process in the cgroup but those in `except`, once. */
+  signal(signal: NodeJS.Signals, except?: ReadonlySet<number>): void;
   /** The pids of its processes now. */
   pids(): number[];
   /** SIGKILLs every process in the cgroup. Does nothing once the cgroup is removed. */

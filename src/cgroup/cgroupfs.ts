@@ -122,19 +122,19 @@ function readPids(procsFiles: readonly string[]): number[] {
   return procsFiles.flatMap((file) => (readOptional(file) ?? '').split('\n').filter(Boolean).map(Number));
 }
 
-/**
- * SIGKILLs every process in the given `cgroup.procs` files. It reads them again until a pass finds no
- * process it has not signalled yet, which catches children forked between a read and the kill.
- */
 /** The live pids listed in `procsFiles` (each once), without 0 (a task outside our pid namespace). */
 export function listProcs(procsFiles: readonly string[]): number[] {
   return [...new Set(readPids(procsFiles))].filter((pid) => pid > 0);
 }
 
-/** Sends `signal` once to every process listed in `procsFiles` (not to ourselves); best effort. */
-export function signalProcs(procsFiles: readonly string[], signal: NodeJS.Signals): void {
-  for (const pid of readPids(procsFiles)) {
-    if (pid <= 0 || pid === process.pid) continue;
+/**
+ * Sends `signal` once to every process listed in `procsFiles` (not to ourselves, nor to those in
+ * `except`); best effort. Once, though v1 lists each process in every hierarchy: a second signal
+ * can reach a process that has already handled the first (a shell's trap would run twice).
+ */
+export function signalProcs(procsFiles: readonly string[], signal: NodeJS.Signals, except: ReadonlySet<number> = new Set()): void {
+  for (const pid of listProcs(procsFiles)) {
+    if (pid === process.pid || except.has(pid)) continue;
     try {
       process.kill(pid, signal);
     } catch {
@@ -143,6 +143,10 @@ export function signalProcs(procsFiles: readonly string[], signal: NodeJS.Signal
   }
 }
 
+/**
+ * SIGKILLs every process in the given `cgroup.procs` files. It reads them again until a pass finds no
+ * process it has not signalled yet, which catches children forked between a read and the kill.
+ */
 export function killProcs(procsFiles: readonly string[]): void {
   const signalled = new Set<number>();
   // A bounded number of passes: a fork bomb under SIGKILL dies out long before this.

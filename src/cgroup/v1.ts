@@ -69,8 +69,8 @@ export class CgroupV1 implements CgroupHandle {
     await waitUntil(() => (readOptional(state) ?? '').trim() === 'FROZEN' || (writeValue(state, 'FROZEN'), false), () => this.thaw(), freezer);
   }
 
-  signal(signal: NodeJS.Signals): void {
-    signalProcs(this.procsFiles, signal);
+  signal(signal: NodeJS.Signals, except?: ReadonlySet<number>): void {
+    signalProcs(this.procsFiles, signal, except);
   }
 
   pids(): number[] {

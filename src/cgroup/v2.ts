@@ -47,8 +47,8 @@ export class CgroupV2 implements CgroupHandle {
     await waitUntil(() => readKey(join(this.dir, 'cgroup.events'), 'frozen') === 1, () => this.thaw(), this.dir);
   }
 
-  signal(signal: NodeJS.Signals): void {
-    signalProcs(this.procsFiles, signal);
+  signal(signal: NodeJS.Signals, except?: ReadonlySet<number>): void {
+    signalProcs(this.procsFiles, signal, except);
   }
 
   pids(): number[] {

@@ -293,3 +293,11 @@ test('exec with a tty: a terminal of the sandbox own devpts, its size, resize, a
   t.throws(() => shell.resize(0, 24), { code: 'ERR_INVALID_OPTION' });
   t.throws(() => box.exec(['sh'], { tty: { columns: 80 } as never }), { code: 'ERR_INVALID_OPTION' });
 });
+
+test('stop gives each process the signal once, not again through an init that passes it on', async (t) => {
+  await using box = await Sandbox.create(host);
+  const counter = box.exec(['sh', '-c', 'trap "echo term" TERM; touch /tmp/armed; while :; do sleep 0.2; done'], { reject: false });
+  await waitFor(async () => (await box.exec(['test', '-e', '/tmp/armed'], { reject: false })).exitCode === 0);
+  await box.stop({ timeout: 1000 });
+  t.is((await counter.result).stdout, 'term\n');
+});
