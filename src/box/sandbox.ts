@@ -234,7 +234,9 @@ export class Sandbox {
   }
 
   /**
-   * Its IPv4 address on a bridged network (undefined with network 'none' or 'host').
+   * Its IPv4 address on a bridged network (undefined with network 'none' or 'host'). In a user
+   * namespace (pasta) it is the address pasta copies from the host's default route, the same for
+   * every such sandbox: reach one from the host through its published ports.
    *
    * @example
    * ```ts
