@@ -68,9 +68,9 @@ test('run -v NAME:/path mounts a named volume that keeps its data; nsbox volume 
   t.is((await run(process.execPath, [bin, 'volume', 'frob'])).code, 125);
 });
 
-test('run -p HOST:CONTAINER publishes a port of a bridged sandbox on 127.0.0.1', async (t) => {
+const publishes = test.macro(async (t, extra: string[]) => {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(process.execPath, [bin, 'run', '-p', `${port}:8080`, 'host', 'node', '-e', "require('http').createServer((q, s) => s.end('from the cli')).listen(8080, () => console.log('listening'))"], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NSBOX_HOME: home } });
+  const child = spawn(process.execPath, [bin, 'run', ...extra, '-p', `${port}:8080`, 'host', 'node', '-e', "require('http').createServer((q, s) => s.end('from the cli')).listen(8080, () => console.log('listening'))"], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NSBOX_HOME: home } });
   t.teardown(() => child.kill('SIGKILL'));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -82,4 +82,10 @@ test('run -p HOST:CONTAINER publishes a port of a bridged sandbox on 127.0.0.1',
   const closed = new Promise((resolve) => child.on('close', resolve));
   child.kill('SIGTERM');
   t.is(await closed, 143, 'SIGTERM forwarded: 128 + 15');
+  // Whatever carried the port (nft rules, or pasta in a user namespace) went with the sandbox.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.false(await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false));
 });
+
+test('run -p HOST:CONTAINER publishes a port of a bridged sandbox on 127.0.0.1', publishes, []);
+test('run --userns -p HOST:CONTAINER publishes it through pasta (user-mode networking)', publishes, ['--userns']);
