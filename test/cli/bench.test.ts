@@ -1,27 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // `nsbox bench --quick` from the built CLI (dist/cli.js loading dist/bench.js): every scenario
 // runs against the real peers and writes the JSON, markdown and SVG it promises.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { collect, type Collected } from '../helpers/collect.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const bin = path.join(repoRoot, 'bin', 'nsbox.js');
 
-function nsbox(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function nsbox(args: string[], cwd: string): Promise<Collected> {
+  return collect(process.execPath, [bin, ...args], { cwd, timeoutMs: 240_000 });
 }
 
 interface Row {

@@ -7,24 +7,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { collect, type Collected } from '../helpers/collect.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const bin = path.join(repoRoot, 'bin', 'nsbox.js');
 const home = mkdtempSync(path.join(os.tmpdir(), 'nsbox-cli-sandbox-'));
 test.after.always(() => rmSync(home, { recursive: true, force: true }));
 
-function run(command: string, args: string[], input?: (write: (text: string) => void) => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NSBOX_HOME: home }, timeout: 30_000, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    if (input) void input((text) => child.stdin.write(text)).then(() => child.stdin.end());
-    else child.stdin.end();
-  });
+function run(command: string, args: string[], input?: (write: (text: string) => void) => Promise<void>): Promise<Collected> {
+  return collect(command, args, { env: { ...process.env, NSBOX_HOME: home }, timeoutMs: 30_000, ...(input && { input }) });
 }
 
 // script(1) runs the CLI on a new pseudo-terminal and copies our pipe into it.

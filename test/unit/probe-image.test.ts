@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Checks that the test fixtures build and work: the probe, its guard, the rootfs and the umoci-made OCI layouts.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { collect } from '../helpers/collect.js';
 import { list } from 'tar';
 import { isRoot } from '../helpers/capabilities.js';
 import {
@@ -30,15 +31,7 @@ interface Result {
 
 /** Run a command to completion; never throws on a non-zero exit. */
 function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return collect(file, args, { env });
 }
 
 interface Descriptor {
