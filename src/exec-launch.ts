@@ -85,6 +85,7 @@ export async function launchExec(context: SandboxContext, spec: ExecSpec, stdio:
     joinPidfd: context.pidfd,
     joinUserns: context.userns,
     setupCommands: [],
+    keeperUsernsPath: '',
     // Joined, not made: the mode only tells the user stage whether setgroups was denied.
     usernsMode: context.idMapping.mode,
     uidMap: '',

@@ -20,6 +20,7 @@ import { populateVolume } from './volume/populate.js';
 import { attachSandbox, type NetworkAttachment } from './network/attach.js';
 import { DEFAULT_NETWORK } from './network/networks.js';
 import { attachUserMode, type UserModeAttachment } from './network/user-mode.js';
+import { attachRootlessMember, type RootlessMemberAttachment } from './network/rootless-network.js';
 import { UsernsMode } from './native/native.js';
 import { setupError } from './result.js';
 import { resolveUser, type ResolvedUser } from './user-spec.js';
@@ -116,10 +117,7 @@ async function attachNetwork(id: string, options: NormalizedOptions, name: strin
   const egress = options.egress && { egress: options.egress };
   if (mapping.mode === UsernsMode.None) return attachSandbox({ id, name, network: options.network, publish: options.publish, ...egress });
   if (options.network !== DEFAULT_NETWORK) {
-    throw new SandboxError(
-      'ERR_UNSUPPORTED',
-      `A named network (\`${options.network}\`) needs a sandbox without a user namespace (root, and no \`userns: true\`): its members share a bridge in the host's network namespace. In a user namespace, use network 'bridge' (user-mode networking through pasta: outbound traffic, published ports, egress rules; sandboxes reach each other through published ports)`,
-    );
+    return attachRootlessMember({ id, name, network: options.network, publishing: options.publish.length > 0, ...egress });
   }
   return attachUserMode({ id, name, publish: options.publish, ...egress });
 }
@@ -173,7 +171,7 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
   if (argv.length === 0 && !mode.hold) throw new SandboxError('ERR_INVALID_OPTION', `Invalid sandbox option: no command given and image \`${image.name}\` has no Entrypoint or Cmd`);
   const userSpec = options.user ?? (image.config.user || '0');
   const user = resolveUser(userSpec, readImageFile(image.layers, 'etc/passwd'), readImageFile(image.layers, 'etc/group'));
-  const mapping = idMapping(options.userns, user.uid, user.gid);
+  let mapping = idMapping(options.userns, user.uid, user.gid);
   if (options.upperDir) {
     for (const dir of ['upper', 'work']) mkdirSync(join(options.upperDir, dir), { recursive: true, mode: 0o755 });
   }
@@ -195,6 +193,13 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
       // Its own new namespace, which pasta connects while the child waits.
       plan.newNet = true;
       plan.setupCommands = (attachment as UserModeAttachment).setupCommands;
+    }
+    if (attachment && 'keeperUsernsPath' in attachment) {
+      // Made inside the keeper's user namespace, where the host's uid is 0: a one-id map of
+      // that, written by the sandbox itself (the host is not in the keeper's namespace).
+      plan.keeperUsernsPath = (attachment as RootlessMemberAttachment).keeperUsernsPath;
+      mapping = { mode: UsernsMode.Self, uidMap: `${user.uid} 0 1\n`, gidMap: `${user.gid} 0 1\n`, newuidmapPath: '', newgidmapPath: '' };
+      Object.assign(plan, { usernsMode: mapping.mode, uidMap: mapping.uidMap, gidMap: mapping.gidMap, newuidmapPath: '', newgidmapPath: '' });
     }
     spawned = await nativeSpawn(plan).catch((error: unknown) => {
       throw networkSetupError(error, attachment);

@@ -112,6 +112,7 @@ export function buildPlan(input: PlanInput): NativeSpawnPlan {
     joinUserns: false,
     ptyMaster: -1,
     setupCommands: [],
+    keeperUsernsPath: '',
     ttyUid: -1,
     ttyGid: -1,
     usernsMode: idMapping.mode,

@@ -158,11 +158,56 @@ int run(const Context& ctx) {
   return execWorkload(plan, fail);
 }
 
+// The sandbox's pid 1 under a network keeper: waits until the intermediate has told the
+// parent its pid (which the parent's network setup needs), then runs the usual stages.
+int nestedRun(void* context) {
+  Context ctx = *static_cast<const Context*>(context);
+  char go;
+  sc(SYS_read, ctx.keeperUsernsFd, &go, 1);  // reused: the read end of the intermediate's pipe
+  sc(SYS_close, ctx.keeperUsernsFd);
+  ctx.keeperUsernsFd = -1;
+  run(ctx);
+  return 127;
+}
+
+// The intermediate of a sandbox on a rootless named network. Entering the keeper's user
+// namespace first (as its owner) makes every namespace cloned next belong to a user namespace
+// nested in it, over which the keeper's plumbing (CNI, inside the keeper) has capabilities.
+// CLONE_PARENT makes the new pid 1 the host's own child, as a sandbox's pid 1 always is.
+int intermediate(const Context& ctx) {
+  const Plan& plan = *ctx.plan;
+  Failure fail{ctx.syncFd};
+  long r = sc(SYS_setns, ctx.keeperUsernsFd, CLONE_NEWUSER);
+  if (r < 0) return fail(NSBOX_STAGE_JOIN_NAMESPACES, "setns", r, plan.keeperUsernsPath);
+  int pipeFds[2];
+  r = sc(SYS_pipe2, pipeFds, O_CLOEXEC);
+  if (r < 0) return fail(NSBOX_STAGE_CLONE, "pipe2", r);
+  Context next = ctx;
+  sc(SYS_close, ctx.keeperUsernsFd);
+  next.keeperUsernsFd = pipeFds[0];
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_VM | CLONE_PARENT | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (plan.newNet) args.flags |= CLONE_NEWNET;
+  args.stack = reinterpret_cast<uint64_t>(ctx.nestedStack);
+  args.stack_size = ctx.nestedStackSize;
+  long pid = sys::clone3Run(&args, nestedRun, &next);
+  if (pid < 0) return fail(NSBOX_STAGE_CLONE, "clone3", pid);
+  nsbox_msg msg;
+  memset(&msg, 0, sizeof msg);
+  msg.type = NSBOX_MSG_NESTED_PID;
+  msg.err = static_cast<int32_t>(pid);
+  sys::call(SYS_sendto, ctx.syncFd, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
+  sc(SYS_write, pipeFds[1], "x", 1);
+  return 0;
+}
+
 }  // namespace
 
 int main(void* context) {
   // Copy the context onto this stack: the parent's memory is shared and not ours to write.
   Context ctx = *static_cast<const Context*>(context);
+  if (ctx.keeperUsernsFd >= 0) return intermediate(ctx) < 0 ? 1 : 0;
   run(ctx);
   return 127;
 }

@@ -21,6 +21,11 @@ struct Context {
   int joinPidfd;  // exec: pid 1 of the sandbox to join, or -1
   int cgroupProcsFds[kMaxCgroupFds];
   int cgroupProcsCount;
+  // A rootless named network: the network keeper's user namespace, which this child enters
+  // before it makes the sandbox's namespaces one level below (on `nestedStack`); -1 otherwise.
+  int keeperUsernsFd;
+  void* nestedStack;
+  unsigned long nestedStackSize;
 };
 
 // The clone entry point. Returns only on failure (the exit status of the child).

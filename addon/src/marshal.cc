@@ -107,6 +107,8 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
   p.ttyUid = static_cast<int>(num(o, "ttyUid"));
   p.ttyGid = static_cast<int>(num(o, "ttyGid"));
 
+  p.keeperUsernsPath = p.keep(str(o, "keeperUsernsPath"));
+
   p.usernsMode = static_cast<UsernsMode>(static_cast<int>(num(o, "usernsMode")));
   p.uidMap = p.keep(str(o, "uidMap"));
   p.gidMap = p.keep(str(o, "gidMap"));

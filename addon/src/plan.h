@@ -84,6 +84,9 @@ struct Plan {
   // Run by the parent, in order, once the child has its namespaces and id maps; the child
   // waits for them. Empty for most sandboxes (the child then never stops).
   std::vector<SetupCommand> setupCommands;
+  // A rootless named network: /proc/<keeper pid>/ns/user. The sandbox's namespaces are made
+  // inside it, so that the keeper's network plumbing has capabilities over them; "" otherwise.
+  const char* keeperUsernsPath = "";
   // The terminal's owner and group inside the sandbox, given before the user switch; -1 keeps one.
   int ttyUid = -1;
   int ttyGid = -1;

@@ -107,6 +107,7 @@ void SpawnWorker::Execute() {
   ctx.initFd = -1;
   ctx.netnsFd = -1;
   ctx.joinPidfd = plan.joinPidfd;
+  ctx.keeperUsernsFd = -1;
   // Lets the child see that the host died before it armed its parent-death signal.
   ctx.hostPidfd = childEnds.add(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
   if (ctx.hostPidfd < 0) return parentFail("pidfd_open", "");
@@ -148,6 +149,11 @@ void SpawnWorker::Execute() {
     ctx.netnsFd = childEnds.add(open(plan.netnsPath, O_RDONLY | O_CLOEXEC));
     if (ctx.netnsFd < 0) return parentFail("open", plan.netnsPath);
   }
+  void* nestedStack = nullptr;
+  if (plan.keeperUsernsPath[0]) {
+    ctx.keeperUsernsFd = childEnds.add(open(plan.keeperUsernsPath, O_RDONLY | O_CLOEXEC));
+    if (ctx.keeperUsernsFd < 0) return parentFail("open", plan.keeperUsernsPath);
+  }
   int cgroupFd = -1;
   if (plan.cgroupV2Dir[0]) {
     cgroupFd = childEnds.add(open(plan.cgroupV2Dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -156,11 +162,26 @@ void SpawnWorker::Execute() {
 
   void* stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (stack == MAP_FAILED) return parentFail("mmap", "");
+  if (ctx.keeperUsernsFd >= 0) {
+    // The sandbox's pid 1 is the intermediate's child and runs on a stack of its own.
+    nestedStack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (nestedStack == MAP_FAILED) {
+      munmap(stack, kStackSize);
+      return parentFail("mmap", "");
+    }
+    ctx.nestedStack = static_cast<char*>(nestedStack) + kStackSize;
+    ctx.nestedStackSize = kStackSize;
+  }
+  auto unmapStacks = [&] {
+    munmap(stack, kStackSize);
+    if (nestedStack) munmap(nestedStack, kStackSize);
+  };
 
   struct clone_args args;
   memset(&args, 0, sizeof args);
   // exec joins the namespaces of a running sandbox (setns in the child) instead of making new ones.
-  bool join = plan.joinPidfd >= 0;
+  // A rootless named network: the intermediate makes the namespaces itself, inside the keeper's.
+  bool join = plan.joinPidfd >= 0 || ctx.keeperUsernsFd >= 0;
   args.flags = CLONE_VM | CLONE_PIDFD;
   if (!join) args.flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
   if (!join && plan.newNet && !plan.netnsPath[0]) args.flags |= CLONE_NEWNET;
@@ -183,7 +204,7 @@ void SpawnWorker::Execute() {
   long pid = sys::clone3Run(&args, child::main, &ctx);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
-    munmap(stack, kStackSize);
+    unmapStacks();
     errno = static_cast<int>(-pid);
     setFailure(failure_, NSBOX_STAGE_CLONE, "clone3", errno, "");
     failed_ = true;
@@ -234,6 +255,22 @@ void SpawnWorker::Execute() {
         send(sv[0], &msg, sizeof msg, MSG_NOSIGNAL);
         break;
       }
+      case NSBOX_MSG_NESTED_PID: {
+        // From here on the sandbox is the intermediate's child (our own, by CLONE_PARENT).
+        int nested = msg.err;
+        int nestedPidfd = static_cast<int>(syscall(SYS_pidfd_open, nested, 0));
+        reap(pid_);
+        close(pidfd_);
+        pid_ = nested;
+        pidfd_ = nestedPidfd;
+        if (pidfd_ < 0) {
+          setFailure(failure_, NSBOX_STAGE_PARENT_SETUP, "pidfd_open", errno, "");
+          failed_ = true;
+          kill(pid_, SIGKILL);
+          done = true;
+        }
+        break;
+      }
       case NSBOX_MSG_ERROR:
         failure_ = msg;
         failure_.syscall[sizeof failure_.syscall - 1] = '\0';
@@ -256,14 +293,14 @@ void SpawnWorker::Execute() {
     workloadPidfd_ = -1;
     // The child exits right after its record; reap it before the stack goes away.
     reap(pid_);
-    close(pidfd_);
+    if (pidfd_ >= 0) close(pidfd_);
     pid_ = pidfd_ = -1;
     for (int& fd : stdioFds_) fd = -1;
-    munmap(stack, kStackSize);
+    unmapStacks();
     return;  // parentEnds closes the socket and the pipes
   }
   // The child has exec'd: it no longer uses our memory.
-  munmap(stack, kStackSize);
+  unmapStacks();
   syncFd_ = sv[0];
   parentEnds.release();  // handed to JS
 }

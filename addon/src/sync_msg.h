@@ -14,7 +14,8 @@ enum {
   NSBOX_MSG_GO = 3,        /* parent→child: id maps written, continue */
   NSBOX_MSG_EXEC_OK = 4,   /* nsbox-init: the workload's execve succeeded */
   NSBOX_MSG_EXIT = 5,      /* nsbox-init: the workload's raw wait status (in err), sent just before init exits */
-  NSBOX_MSG_NEED_NETWORK = 6 /* child has its namespaces and id maps and waits while the host configures its network */
+  NSBOX_MSG_NEED_NETWORK = 6, /* child has its namespaces and id maps and waits while the host configures its network */
+  NSBOX_MSG_NESTED_PID = 7    /* the child that entered a network keeper's user namespace started the sandbox's pid 1 (pid in err) */
 };
 
 /* Setup stages, in the order the child runs them. src/native/stages.ts mirrors this list. */

@@ -93,6 +93,8 @@ export interface NativeSpawnPlan {
    * `input` is written to the program's stdin. The first to fail fails the spawn at stage network-setup.
    */
   setupCommands: Array<{ argv: string[]; input: string }>;
+  /** A rootless named network: /proc/<keeper pid>/ns/user, in which the sandbox's namespaces are made; '' otherwise. */
+  keeperUsernsPath: string;
   /** With a terminal: its owner and group inside the sandbox (-1 leaves one unchanged). */
   ttyUid: number;
   ttyGid: number;

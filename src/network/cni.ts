@@ -28,7 +28,8 @@ export function cniPath(): string {
   return pluginDirs().filter((dir) => existsSync(dir)).join(':');
 }
 
-function findPlugin(type: string): string {
+/** @internal The absolute path of a CNI plugin. @throws SandboxError ERR_UNSUPPORTED when it is not installed. */
+export function findPlugin(type: string): string {
   for (const dir of pluginDirs()) {
     const file = join(dir, type);
     if (existsSync(file)) return file;

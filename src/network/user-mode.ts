@@ -27,10 +27,10 @@ export interface UserModeAttachment extends NetworkAttachment {
 
 // pasta answers DNS sent here with the host's own resolver (even one on the host's loopback,
 // such as systemd-resolved's stub): the address rootless Podman uses for the same purpose.
-const DNS_FORWARD = '169.254.1.1';
+export const DNS_FORWARD = '169.254.1.1';
 const pastaCandidates = ['/usr/bin/pasta', '/usr/sbin/pasta', '/usr/local/bin/pasta'];
 
-function pastaPath(): string {
+export function pastaPath(): string {
   const found = pastaCandidates.find((file) => existsSync(file));
   if (!found) {
     throw new SandboxError(
@@ -41,7 +41,7 @@ function pastaPath(): string {
   return found;
 }
 
-function checkTun(): void {
+export function checkTun(): void {
   try {
     accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
   } catch (error) {
@@ -63,7 +63,7 @@ export function userModeDir(id?: string): string {
 // kernel's table of local routes, which also has the addresses of interfaces that are down (an
 // empty bridge still answers on its address; os.networkInterfaces() lists only running ones).
 // Not 127.0.0.0/8: that is the sandbox's own loopback. Taken when the sandbox starts.
-function hostAddresses(): string[] {
+export function hostAddresses(): string[] {
   const addresses = new Set<string>();
   let trie = '';
   try {
