@@ -117,7 +117,7 @@ async function attachNetwork(id: string, options: NormalizedOptions, name: strin
   const egress = options.egress && { egress: options.egress };
   if (mapping.mode === UsernsMode.None) return attachSandbox({ id, name, network: options.network, publish: options.publish, ...egress });
   if (options.network !== DEFAULT_NETWORK) {
-    return attachRootlessMember({ id, name, network: options.network, publishing: options.publish.length > 0, ...egress });
+    return attachRootlessMember({ id, name, network: options.network, publish: options.publish, ...egress });
   }
   return attachUserMode({ id, name, publish: options.publish, ...egress });
 }

@@ -16,12 +16,14 @@ import { SandboxError } from '../errors.js';
 import { netconfPath } from '../native/binding.js';
 import { withLock } from '../store/lock.js';
 import { CNI_VERSION, cniPath, findPlugin } from './cni.js';
+import { ownerIsDead } from './collect.js';
 import type { EgressPolicy } from './egress.js';
 import { hostNameservers, membersDir, readMembers, refreshHostsFiles, removeSandboxFiles, writeSandboxFiles } from './hosts.js';
 import { formatAddress, nthAddress, parseAddress, parseCidr } from './ipv4.js';
 import { ensureDir, getNetwork, networkRunDir, type NetworkDefinition } from './networks.js';
 import { nftCommand } from './nft.js';
-import { DNS_FORWARD, hostAddresses, userModeRuleset, type UserModeAttachment } from './user-mode.js';
+import { reservePorts, resolveMappings, type PortMapping } from './publish.js';
+import { checkTun, DNS_FORWARD, hostAddresses, pastaCarrier, pastaPath, userModeDir, userModeRuleset, type UserModeAttachment } from './user-mode.js';
 
 /** @internal A member's attachment: also the keeper's user namespace to start it in. */
 export interface RootlessMemberAttachment extends UserModeAttachment {
@@ -87,12 +89,23 @@ function freeAddress(network: NetworkDefinition): string {
  * inside the keeper's user namespace (`keeperUsernsPath`); the addon runs `setupCommands` (its
  * egress rules, then CNI bridge ADD from inside the keeper) while its child waits.
  */
-export async function attachRootlessMember(options: { id: string; name: string; network: string; egress?: EgressPolicy; publishing: boolean }): Promise<RootlessMemberAttachment> {
+export async function attachRootlessMember(options: { id: string; name: string; network: string; egress?: EgressPolicy; publish: PortMapping[] }): Promise<RootlessMemberAttachment> {
   const { id, name } = options;
-  if (options.publishing) {
-    throw new SandboxError('ERR_UNSUPPORTED', `Publishing ports from a named network in a user namespace is not supported yet: use network 'bridge' for the sandbox that publishes, or run as root`);
+  const publish = resolveMappings(options.publish);
+  const remote = publish.find((m) => !m.hostIp.startsWith('127.'));
+  if (remote) {
+    throw new SandboxError(
+      'ERR_UNSUPPORTED',
+      `A sandbox on a named network in a user namespace publishes on the host's loopback only (pasta splices those connections into it); ${remote.hostIp}:${remote.host} is not: run as root to publish on other addresses`,
+    );
   }
   const network = await getNetwork(options.network);
+  let carrier: ReturnType<typeof pastaCarrier> | undefined;
+  if (publish.length > 0) {
+    checkTun();
+    await (await reservePorts(publish)).release();
+    carrier = pastaCarrier(userModeDir(id), pastaPath(), publish, false);
+  }
   const bridgePlugin = findPlugin('bridge');
   findPlugin('static');
   const nft = nftCommand();
@@ -102,6 +115,7 @@ export async function attachRootlessMember(options: { id: string; name: string; 
   let address = '';
   let joined = false;
   const release = async () => {
+    await carrier?.stop();
     if (joined) {
       joined = false;
       await withLock(ensureDir(networkRunDir(network.name)), undefined, async () => {
@@ -117,6 +131,11 @@ export async function attachRootlessMember(options: { id: string; name: string; 
   };
   try {
     const files = await withLock(ensureDir(networkRunDir(network.name)), undefined, async () => {
+      // Members of crashed hosts (their sandboxes died with them) give up their names and addresses.
+      for (const member of readMembers(network.name).filter((m) => ownerIsDead(m.id))) {
+        rmSync(join(membersDir(network.name), `${member.id}.json`), { force: true });
+        removeSandboxFiles(network.name, member.id);
+      }
       const taken = readMembers(network.name).find((member) => member.name.toLowerCase() === name.toLowerCase());
       if (taken) throw new SandboxError('ERR_INVALID_OPTION', `Invalid network option: the name "${name}" is already used on network "${network.name}" by sandbox ${taken.id}`);
       address = freeAddress(network);
@@ -147,12 +166,13 @@ export async function attachRootlessMember(options: { id: string; name: string; 
       gateway: network.gateway,
       hostsFile: files.hostsFile,
       resolvConf: files.resolvConf,
-      publish: [],
+      publish,
       keeperUsernsPath: `/proc/${keeperPid}/ns/user`,
       setupCommands: [
         { argv: [netconfPath(), '/proc/{pid}/ns/user', '/proc/{pid}/ns/net', nft, '-f', '-'], input: userModeRuleset(options.egress, hostAddresses()) },
         // CNI's bridge plugin inside the keeper: the bridge and the member's veth, from there.
         { argv: [netconfPath(), `/proc/${keeperPid}/ns/user`, `/proc/${keeperPid}/ns/net`, '/usr/bin/env', '-i', ...cniEnv, bridgePlugin], input: JSON.stringify(netconf) },
+        ...(carrier ? [carrier.command] : []),
       ],
       release,
     };

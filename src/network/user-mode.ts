@@ -133,7 +133,10 @@ export function userModeRuleset(policy: EgressPolicy | undefined, host: string[]
   ].join('\n');
 }
 
-function pastaArgv(pasta: string, pidFile: string, publish: ResolvedPortMapping[]): string[] {
+// `uplink`: pasta configures the namespace's interface and routes (its way out). Without, it
+// only carries the published ports, by splicing host-loopback connections to the namespace's
+// loopback (a member of a rootless named network, whose way out is the network's bridge).
+function pastaArgv(pasta: string, pidFile: string, publish: ResolvedPortMapping[], uplink: boolean): string[] {
   const forwards = (protocol: 'tcp' | 'udp') => {
     // One spec per port: pasta gives up only when no port of a spec can be bound.
     const specs = publish.filter((m) => m.protocol === protocol).map((m) => (m.hostIp === '0.0.0.0' ? `${m.host}:${m.container}` : `${m.hostIp}/${m.host}:${m.container}`));
@@ -143,11 +146,11 @@ function pastaArgv(pasta: string, pidFile: string, publish: ResolvedPortMapping[
   return [
     pasta,
     '--quiet',
-    '--config-net',
+    ...(uplink ? ['--config-net'] : []),
     '--ipv4-only',
     '--netns', '/proc/{pid}/ns/net',
     '--userns', '/proc/{pid}/ns/user',
-    '--ns-ifname', 'eth0',
+    '--ns-ifname', uplink ? 'eth0' : 'pasta0',
     // Without this, the gateway address would be the host's loopback.
     '--no-map-gw',
     '--dns-forward', DNS_FORWARD,
@@ -237,6 +240,30 @@ export function collectLeftoverUserModeNetworks(): number {
 }
 
 /**
+ * @internal pasta's command for a sandbox whose files live in `dir`, and `stop()`, which ends
+ * that pasta (waiting until it is gone) and removes `dir`; also done if the process exits.
+ */
+export function pastaCarrier(dir: string, pasta: string, publish: ResolvedPortMapping[], uplink: boolean): { command: { argv: string[]; input: string }; stop(): Promise<void> } {
+  if (!collected) {
+    collected = true;
+    collectLeftoverUserModeNetworks();
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  live.add(dir);
+  if (!exitWatched) {
+    exitWatched = true;
+    process.once('exit', () => live.forEach(stopPasta));
+  }
+  return {
+    command: { argv: pastaArgv(pasta, join(dir, 'pasta.pid'), publish, uplink), input: '' },
+    async stop() {
+      live.delete(dir);
+      await exited(stopPasta(dir));
+    },
+  };
+}
+
+/**
  * @internal Prepares user-mode networking for a sandbox about to start: its hosts and
  * resolv.conf, the nft ruleset and pasta's command line for the addon to run while the child
  * waits. `release()` stops pasta and removes the files; it also runs if the process exits.
@@ -252,13 +279,9 @@ export async function attachUserMode(options: { id: string; name: string; publis
   // A clear error for a taken port before pasta's own ("Failed to bind any port"), which the
   // launch turns into the same error should a race get there first.
   await (await reservePorts(publish)).release();
-  if (!collected) {
-    collected = true;
-    collectLeftoverUserModeNetworks();
-  }
 
   const dir = userModeDir(id);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const carrier = pastaCarrier(dir, pasta, publish, true);
   const hostsFile = join(dir, 'hosts');
   const resolvConf = join(dir, 'resolv.conf');
   const resolv = hostNameservers();
@@ -275,11 +298,6 @@ export async function attachUserMode(options: { id: string; name: string; publis
     { mode: 0o644 },
   );
 
-  live.add(dir);
-  if (!exitWatched) {
-    exitWatched = true;
-    process.once('exit', () => live.forEach(stopPasta));
-  }
   const outbound = outboundInterface();
   let released = false;
   return {
@@ -294,13 +312,12 @@ export async function attachUserMode(options: { id: string; name: string; publis
     setupCommands: [
       // The rules first: a namespace is never connected without them.
       { argv: [netconfPath(), '/proc/{pid}/ns/user', '/proc/{pid}/ns/net', nft, '-f', '-'], input: userModeRuleset(options.egress, hostAddresses()) },
-      { argv: pastaArgv(pasta, join(dir, 'pasta.pid'), publish), input: '' },
+      carrier.command,
     ],
     async release() {
       if (released) return;
       released = true;
-      live.delete(dir);
-      await exited(stopPasta(dir));
+      await carrier.stop();
     },
   };
 }
