@@ -198,8 +198,10 @@ export async function launch(id: string, options: NormalizedOptions, stdio: [boo
       // Made inside the keeper's user namespace, where the host's uid is 0: a one-id map of
       // that, written by the sandbox itself (the host is not in the keeper's namespace).
       plan.keeperUsernsPath = (attachment as RootlessMemberAttachment).keeperUsernsPath;
-      mapping = { mode: UsernsMode.Self, uidMap: `${user.uid} 0 1\n`, gidMap: `${user.gid} 0 1\n`, newuidmapPath: '', newgidmapPath: '' };
-      Object.assign(plan, { usernsMode: mapping.mode, uidMap: mapping.uidMap, gidMap: mapping.gidMap, newuidmapPath: '', newgidmapPath: '' });
+      // Seen from the host (what files the host writes for the sandbox are owned by), that is
+      // the user's own uid and gid: the keeper maps them to 0.
+      Object.assign(plan, { usernsMode: UsernsMode.Self, uidMap: `${user.uid} 0 1\n`, gidMap: `${user.gid} 0 1\n`, newuidmapPath: '', newgidmapPath: '' });
+      mapping = { mode: UsernsMode.Self, uidMap: `${user.uid} ${process.geteuid!()} 1\n`, gidMap: `${user.gid} ${process.getegid!()} 1\n`, newuidmapPath: '', newgidmapPath: '' };
     }
     spawned = await nativeSpawn(plan).catch((error: unknown) => {
       throw networkSetupError(error, attachment);

@@ -163,9 +163,9 @@ int run(const Context& ctx) {
 int nestedRun(void* context) {
   Context ctx = *static_cast<const Context*>(context);
   char go;
-  sc(SYS_read, ctx.keeperUsernsFd, &go, 1);  // reused: the read end of the intermediate's pipe
-  sc(SYS_close, ctx.keeperUsernsFd);
-  ctx.keeperUsernsFd = -1;
+  sc(SYS_read, ctx.gateReadFd, &go, 1);
+  sc(SYS_close, ctx.gateReadFd);
+  sc(SYS_close, ctx.gateWriteFd);
   run(ctx);
   return 127;
 }
@@ -179,26 +179,21 @@ int intermediate(const Context& ctx) {
   Failure fail{ctx.syncFd};
   long r = sc(SYS_setns, ctx.keeperUsernsFd, CLONE_NEWUSER);
   if (r < 0) return fail(NSBOX_STAGE_JOIN_NAMESPACES, "setns", r, plan.keeperUsernsPath);
-  int pipeFds[2];
-  r = sc(SYS_pipe2, pipeFds, O_CLOEXEC);
-  if (r < 0) return fail(NSBOX_STAGE_CLONE, "pipe2", r);
-  Context next = ctx;
   sc(SYS_close, ctx.keeperUsernsFd);
-  next.keeperUsernsFd = pipeFds[0];
   struct clone_args args;
   memset(&args, 0, sizeof args);
   args.flags = CLONE_VM | CLONE_PARENT | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
   if (plan.newNet) args.flags |= CLONE_NEWNET;
   args.stack = reinterpret_cast<uint64_t>(ctx.nestedStack);
   args.stack_size = ctx.nestedStackSize;
-  long pid = sys::clone3Run(&args, nestedRun, &next);
+  long pid = sys::clone3Run(&args, nestedRun, const_cast<Context*>(ctx.nestedContext));
   if (pid < 0) return fail(NSBOX_STAGE_CLONE, "clone3", pid);
   nsbox_msg msg;
   memset(&msg, 0, sizeof msg);
   msg.type = NSBOX_MSG_NESTED_PID;
   msg.err = static_cast<int32_t>(pid);
   sys::call(SYS_sendto, ctx.syncFd, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
-  sc(SYS_write, pipeFds[1], "x", 1);
+  sc(SYS_write, ctx.gateWriteFd, "x", 1);
   return 0;
 }
 

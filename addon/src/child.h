@@ -22,10 +22,16 @@ struct Context {
   int cgroupProcsFds[kMaxCgroupFds];
   int cgroupProcsCount;
   // A rootless named network: the network keeper's user namespace, which this child enters
-  // before it makes the sandbox's namespaces one level below (on `nestedStack`); -1 otherwise.
+  // before it makes the sandbox's namespaces one level below (on `nestedStack`), and the
+  // context of that next child (in the parent's frame, which outlives both: not on this
+  // child's stack, which it goes on using). A pipe tells the next child to go once the parent
+  // knows its pid. All -1/null otherwise.
   int keeperUsernsFd;
   void* nestedStack;
   unsigned long nestedStackSize;
+  const Context* nestedContext;
+  int gateReadFd;
+  int gateWriteFd;
 };
 
 // The clone entry point. Returns only on failure (the exit status of the child).

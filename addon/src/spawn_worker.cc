@@ -108,6 +108,8 @@ void SpawnWorker::Execute() {
   ctx.netnsFd = -1;
   ctx.joinPidfd = plan.joinPidfd;
   ctx.keeperUsernsFd = -1;
+  ctx.nestedContext = nullptr;
+  ctx.gateReadFd = ctx.gateWriteFd = -1;
   // Lets the child see that the host died before it armed its parent-death signal.
   ctx.hostPidfd = childEnds.add(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
   if (ctx.hostPidfd < 0) return parentFail("pidfd_open", "");
@@ -162,15 +164,26 @@ void SpawnWorker::Execute() {
 
   void* stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (stack == MAP_FAILED) return parentFail("mmap", "");
+  child::Context nestedCtx{};
   if (ctx.keeperUsernsFd >= 0) {
     // The sandbox's pid 1 is the intermediate's child and runs on a stack of its own.
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0) {
+      munmap(stack, kStackSize);
+      return parentFail("pipe2", "");
+    }
+    ctx.gateReadFd = childEnds.add(gate[0]);
+    ctx.gateWriteFd = childEnds.add(gate[1]);
     nestedStack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
     if (nestedStack == MAP_FAILED) {
       munmap(stack, kStackSize);
       return parentFail("mmap", "");
     }
-    ctx.nestedStack = static_cast<char*>(nestedStack) + kStackSize;
+    ctx.nestedStack = nestedStack;  // clone3 takes the lowest address and the size
     ctx.nestedStackSize = kStackSize;
+    nestedCtx = ctx;
+    nestedCtx.keeperUsernsFd = -1;
+    ctx.nestedContext = &nestedCtx;
   }
   auto unmapStacks = [&] {
     munmap(stack, kStackSize);

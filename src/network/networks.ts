@@ -12,6 +12,7 @@ import { formatAddress, formatCidr, hostRoutes, nthAddress, overlaps, parseCidr,
 import { collectLeftoverNetworks } from './collect.js';
 import { deleteLink } from './netns.js';
 import { ensureTables, nftApply, nftList, TABLE } from './nft.js';
+import { isRoot } from '../paths.js';
 import { check, networkName } from './validate.js';
 
 /** The network sandboxes join when they ask for a bridged network without naming one. */
@@ -242,15 +243,18 @@ async function deactivateNetwork(network: NetworkDefinition): Promise<void> {
  */
 export async function removeNetwork(name: string): Promise<void> {
   check(name, 'name', networkName);
-  await collectLeftoverNetworks();
+  // The host-side plumbing (bridge, nft) is root's; a rootless network lives in its keeper.
+  if (isRoot()) await collectLeftoverNetworks();
   await withDefinitionsLock(async () => {
     const network = readDefinitions().find((n) => n.name === name);
     if (!network) throw new SandboxError('ERR_NETWORK_NOT_FOUND', `No network named "${name}"`);
     await withLock(ensureDir(networkRunDir(name)), undefined, async () => {
       const members = networkMembers(name);
       if (members.length > 0) throw new SandboxError('ERR_NETWORK', `The network "${name}" is in use by ${members.length} sandbox(es): ${members.join(', ')}`);
-      deleteLink(network.bridge);
-      if (await tablesExist()) await deactivateNetwork(network);
+      if (isRoot()) {
+        deleteLink(network.bridge);
+        if (await tablesExist()) await deactivateNetwork(network);
+      }
       rmSync(join(ipamDir(), name), { recursive: true, force: true });
       rmSync(join(definitionsDir(), `${name}.json`), { force: true });
     });

@@ -81,7 +81,7 @@ test('bridged options are checked before anything starts', async (t) => {
   await t.throwsAsync(run({ image: 'host', command: ['true'], network: 'Bad Name!' }), { code: 'ERR_INVALID_OPTION' });
   await t.throwsAsync(run({ image: 'host', command: ['true'], publish: [{ host: 70000, container: 80 }] }), { code: 'ERR_INVALID_OPTION' });
   await t.throwsAsync(run({ image: 'host', command: ['true'], egress: { default: 'sometimes' } as never }), { code: 'ERR_INVALID_OPTION' });
-  // In a user namespace, 'bridge' is user-mode networking (user-mode.test.ts); a named network is refused.
-  await t.throwsAsync(run({ image: 'host', command: ['true'], network: 'compose-1', userns: true }), { code: 'ERR_UNSUPPORTED', message: /user namespace/ });
+  // In a user namespace too (user-mode.test.ts, rootless-named-network.test.ts), an unknown network is named.
+  await t.throwsAsync(run({ image: 'host', command: ['true'], network: 'no-such-network-here', userns: true }), { code: 'ERR_NETWORK_NOT_FOUND', message: /no-such-network-here/ });
   await t.throwsAsync(run({ image: 'host', command: ['true'], network: 'no-such-network-here' }), { code: 'ERR_NETWORK_NOT_FOUND' });
 });

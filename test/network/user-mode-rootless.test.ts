@@ -126,11 +126,3 @@ test.serial('rootless: without a usable /dev/net/tun the error says so, and noth
   t.regex(outcome.message!, /\/dev\/net\/tun/);
   t.deepEqual(leftovers(), []);
 });
-
-test.serial('rootless: a named network is refused, naming what works instead', async (t) => {
-  const outcome = await asNobody('666', { options: { image, network: 'compose-1' }, hostPort: 1, probe: 'true' });
-  t.false(outcome.ok);
-  t.is(outcome.code, 'ERR_UNSUPPORTED');
-  t.regex(outcome.message!, /network 'bridge'/);
-  t.deepEqual(leftovers(), []);
-});
