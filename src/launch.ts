@@ -111,7 +111,8 @@ function makeCgroup(id: string, options: NormalizedOptions, freezable: boolean):
 // A bridged network is wired up in a namespace of its own before the sandbox starts; the
 // child joins it. That namespace belongs to the host's user namespace, which a child in a new
 // user namespace cannot enter: such a sandbox gets its own namespace connected in user mode by
-// pasta (its commands run while the child waits), on the default network only.
+// pasta ('bridge'), or, on a named network, is made inside the network keeper's user namespace
+// and given a veth on the keeper's bridge. Their commands run while the child waits.
 async function attachNetwork(id: string, options: NormalizedOptions, name: string, mapping: IdMapping): Promise<NetworkAttachment | UserModeAttachment | undefined> {
   if (options.network === 'none' || options.network === 'host') return undefined;
   const egress = options.egress && { egress: options.egress };

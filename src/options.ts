@@ -194,8 +194,8 @@ export interface SandboxOptions {
    * use; NAT to the outside, the host itself unreachable); or the name of a network made with
    * {@link createNetwork}, whose members reach each other by hostname. A sandbox in a user namespace
    * (rootless, or `userns: true`) gets 'bridge' through pasta (user-mode networking: outbound traffic,
-   * published ports, egress rules, DNS; needs the passt package and a usable /dev/net/tun); named
-   * networks need root.
+   * published ports, egress rules, DNS; needs the passt package and a usable /dev/net/tun), and
+   * named networks through a keeper sandbox holding the network's bridge (ports publish on 127.0.0.1 only).
    */
   network?: 'none' | 'host' | 'bridge' | (string & {});
   /** Host ports forwarded to the sandbox (a bridged network; `network` defaults to 'bridge' with it). Host address default 127.0.0.1. */

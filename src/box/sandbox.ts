@@ -118,6 +118,11 @@ export function checkCreateOptions(options: CreateOptions): NormalizedOptions {
 }
 const live = new Set<Sandbox>();
 
+/** @internal Leaves `box` out of {@link Sandbox.list}: nsbox's own plumbing (a network keeper), not the caller's sandbox. */
+export function unlist(box: Sandbox): void {
+  live.delete(box);
+}
+
 function check<T>(value: unknown, label: string, predicate: BasePredicate<T>): asserts value is T {
   checkArgument('sandbox option', value, label, predicate);
 }

@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox } from '../box/sandbox.js';
+import { Sandbox, unlist } from '../box/sandbox.js';
 import { SandboxError } from '../errors.js';
 import { netconfPath } from '../native/binding.js';
 import { withLock } from '../store/lock.js';
@@ -50,6 +50,7 @@ function inKeeper(pid: number, argv: string[], input: string): Promise<void> {
 async function startKeeper(network: NetworkDefinition): Promise<Keeper> {
   // Its uplink is the user-mode network of network 'bridge'; members leave through it, masqueraded.
   const box = await Sandbox.create({ image: 'host', userns: true, network: 'bridge', cgroup: false, hostname: `keeper-${network.name}`.slice(0, 63) });
+  unlist(box);
   try {
     const nat = ['table ip nsbox_nat {', '  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;', `    ip saddr ${network.subnet} oifname "eth0" masquerade`, '  }', '}', ''].join('\n');
     await inKeeper(box.pid!, [nftCommand(), '-f', '-'], nat);
