@@ -23,7 +23,7 @@ import { formatAddress, nthAddress, parseAddress, parseCidr } from './ipv4.js';
 import { ensureDir, getNetwork, networkRunDir, type NetworkDefinition } from './networks.js';
 import { nftCommand } from './nft.js';
 import { reservePorts, resolveMappings, type PortMapping } from './publish.js';
-import { checkTun, DNS_FORWARD, hostAddresses, pastaCarrier, pastaPath, userModeDir, userModeRuleset, type UserModeAttachment } from './user-mode.js';
+import { checkTun, collectLeftoverUserModeNetworks, DNS_FORWARD, hostAddresses, pastaCarrier, pastaPath, userModeDir, userModeRuleset, type UserModeAttachment } from './user-mode.js';
 
 /** @internal A member's attachment: also the keeper's user namespace to start it in. */
 export interface RootlessMemberAttachment extends UserModeAttachment {
@@ -48,6 +48,8 @@ function inKeeper(pid: number, argv: string[], input: string): Promise<void> {
 }
 
 async function startKeeper(network: NetworkDefinition): Promise<Keeper> {
+  // A crashed host's keepers died with it, but not their pastas.
+  collectLeftoverUserModeNetworks();
   // Its uplink is the user-mode network of network 'bridge'; members leave through it, masqueraded.
   const box = await Sandbox.create({ image: 'host', userns: true, network: 'bridge', cgroup: false, hostname: `keeper-${network.name}`.slice(0, 63) });
   unlist(box);

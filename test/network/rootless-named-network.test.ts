@@ -126,3 +126,35 @@ test.serial('rootless: nobody runs the compose case (a named network, reach by n
   t.is(outcome.uid, '0\n');
   t.is(outcome.sandboxesLeft, 0);
 });
+
+test.serial('after a host crash, its members\' names are free again and the keeper\'s pasta is stopped', async (t) => {
+  const network = await testNetwork(t);
+  const script = `
+    import { Sandbox } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
+    const box = await Sandbox.create(${JSON.stringify({ image, userns: true, network: network.name, hostname: 'db', cgroup: false })});
+    console.log(box.id);
+    setInterval(() => {}, 1000);`;
+  const host = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+  const id = await new Promise<string>((resolve, reject) => {
+    host.stdout!.once('data', (d) => resolve(String(d).trim()));
+    host.once('exit', (code) => reject(new Error(`host exited early: ${code}`)));
+  });
+  const owner = `${id.split('x')[0]}x`;
+  const pastaOf = () => readdirSync('/proc').filter((entry) => {
+    try {
+      return /^\d+$/.test(entry) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(join(userModeDir(), owner));
+    } catch {
+      return false;
+    }
+  });
+  t.is(pastaOf().length, 1, "the keeper's uplink");
+  host.kill('SIGKILL');
+  await new Promise((resolve) => host.once('exit', resolve));
+  // The name the dead host's member had is free, and starting a member here collects its leftovers.
+  const db = await Sandbox.create({ image, userns: true, network: network.name, hostname: 'db', cgroup: false });
+  t.teardown(() => db.remove());
+  t.is((await db.exec(['hostname'])).stdout, 'db\n');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.deepEqual(pastaOf(), []);
+  t.false(readdirSync(membersDir(network.name)).some((file) => file.startsWith(owner)));
+});
