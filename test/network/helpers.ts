@@ -204,3 +204,19 @@ export async function serveAndFetch(box: Sandbox, hostPort: number, body: string
   }
   return fetched;
 }
+
+/**
+ * A test host that answers HTTP on two ports: /index.html is `allowed` on 8081 and `denied` on
+ * 8082 (busybox httpd in its namespace; stopped in teardown).
+ */
+export async function testHostServingTwoPorts(t: ExecutionContext): Promise<{ address: string; hostSide: string; netns: string }> {
+  const host = await testHost(t);
+  for (const [port, body] of [[8081, 'allowed'], [8082, 'denied']] as const) {
+    const child = spawn('nsenter', [`--net=${host.netns}`, 'busybox', 'sh', '-c', `mkdir -p /tmp/www-${port} && echo ${body} > /tmp/www-${port}/index.html && exec busybox httpd -f -p ${port} -h /tmp/www-${port}`]);
+    t.teardown(() => {
+      child.kill('SIGKILL');
+    });
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return host;
+}

@@ -15,7 +15,7 @@ import { userModeDir } from '../../src/network/user-mode.js';
 import { membersDir } from '../../src/network/hosts.js';
 import { NOBODY_GID, NOBODY_UID, runAsNobody } from '../helpers/capabilities.js';
 import { probeRootfs } from '../helpers/sandbox.js';
-import { freePort, testHost, testNetwork } from './helpers.js';
+import { freePort, testHostServingTwoPorts, testNetwork } from './helpers.js';
 
 let image: string;
 test.before(async () => {
@@ -67,16 +67,7 @@ test.serial('members reach each other by name, one publishes on 127.0.0.1, and t
 });
 
 test.serial('a member leaves through the keeper: its egress rules hold and the host stays closed', async (t) => {
-  const host = await testHost(t);
-  const serve = (port: number, body: string) => {
-    const child = execFile('nsenter', [`--net=${host.netns}`, 'busybox', 'sh', '-c', `mkdir -p /tmp/www-${port} && echo ${body} > /tmp/www-${port}/index.html && exec busybox httpd -f -p ${port} -h /tmp/www-${port}`]);
-    t.teardown(() => {
-      child.kill('SIGKILL');
-    });
-  };
-  serve(8081, 'allowed');
-  serve(8082, 'denied');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  const host = await testHostServingTwoPorts(t);
   const network = await testNetwork(t);
   const base: SandboxOptions = { image, userns: true, network: network.name, cgroup: false };
   const open = await run({ ...base, command: ['sh', '-c', `${get(host.address, 8081, '/index.html')[2]}; ${get(host.address, 8082, '/index.html')[2]}`] });

@@ -13,7 +13,7 @@ import { run, Sandbox, type SandboxOptions } from '../../src/index.js';
 import { collectLeftoverUserModeNetworks, userModeDir } from '../../src/network/user-mode.js';
 import { probeRootfs, withFailStage } from '../helpers/sandbox.js';
 import { STAGES } from '../../src/native/stages.js';
-import { freePort, serveAndFetch, testHost } from './helpers.js';
+import { freePort, serveAndFetch, testHost, testHostServingTwoPorts } from './helpers.js';
 
 let image: string;
 
@@ -98,17 +98,7 @@ test.serial('the host is out of reach unless an egress rule names it, and 127.0.
 });
 
 test.serial('egress rules: default deny with one allowed port of a test host', async (t) => {
-  const host = await testHost(t);
-  // The test host answers on two ports (servers in its namespace, started with nsenter).
-  const serve = (port: number, body: string) => {
-    const child = execFile('nsenter', [`--net=${host.netns}`, 'busybox', 'sh', '-c', `mkdir -p /tmp/www-${port} && echo ${body} > /tmp/www-${port}/index.html && exec busybox httpd -f -p ${port} -h /tmp/www-${port}`]);
-    t.teardown(() => {
-      child.kill('SIGKILL');
-    });
-  };
-  serve(8081, 'allowed');
-  serve(8082, 'denied');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  const host = await testHostServingTwoPorts(t);
   const both = ['sh', '-c', `${get(host.address, 8081)[2]}; ${get(host.address, 8082)[2]}`];
   // Without rules both answer, so a failure below is the rule's, not the route's.
   const open = await run({ ...base(), command: both });
