@@ -112,7 +112,14 @@ export async function attachRootlessMember(options: { id: string; name: string; 
   const bridgePlugin = findPlugin('bridge');
   findPlugin('static');
   const nft = nftCommand();
-  const keeper = await keeperOf(network);
+  // Counted in the same turn as the check that this keeper is still the network's: a last
+  // member's release may be taking it down meanwhile (then start over with a new one).
+  let keeperPromise: Promise<Keeper>;
+  let keeper: Keeper;
+  do {
+    keeperPromise = keeperOf(network);
+    keeper = await keeperPromise;
+  } while (keepers.get(network.name) !== keeperPromise);
   keeper.members++;
   const resolv = hostNameservers();
   let address = '';
@@ -127,7 +134,7 @@ export async function attachRootlessMember(options: { id: string; name: string; 
         refreshHostsFiles(network.name);
       });
     }
-    if (--keeper.members === 0 && keepers.get(network.name) && (await keepers.get(network.name)) === keeper) {
+    if (--keeper.members === 0 && keepers.get(network.name) === keeperPromise) {
       keepers.delete(network.name);
       await keeper.box.remove();
     }

@@ -149,3 +149,17 @@ test.serial('after a host crash, its members\' names are free again and the keep
   t.deepEqual(pastaOf(), []);
   t.false(readdirSync(membersDir(network.name)).some((file) => file.startsWith(owner)));
 });
+
+test.serial('members coming and going while others start: every one gets its keeper, none is left', async (t) => {
+  const network = await testNetwork(t);
+  // Staggered, so that last members' releases (taking the keeper down) meet new members' starts.
+  const runs = Array.from({ length: 10 }, (_, i) =>
+    new Promise((resolve) => setTimeout(resolve, (i % 5) * 40 + Math.floor(i / 5) * 150)).then(() =>
+      run({ image, userns: true, network: network.name, cgroup: false, command: ['sh', '-c', 'ip -4 addr show eth0 | grep -c inet'] }),
+    ),
+  );
+  for (const result of await Promise.all(runs)) t.is(result.stdout, '1\n');
+  t.deepEqual(Sandbox.list(), []);
+  t.deepEqual(ourPasta(), []);
+  t.deepEqual(readdirSync(membersDir(network.name)), []);
+});
