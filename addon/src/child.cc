@@ -162,10 +162,13 @@ int run(const Context& ctx) {
 // parent its pid (which the parent's network setup needs), then runs the usual stages.
 int nestedRun(void* context) {
   Context ctx = *static_cast<const Context*>(context);
-  char go;
-  sc(SYS_read, ctx.gateReadFd, &go, 1);
-  sc(SYS_close, ctx.gateReadFd);
+  // Its own copy of the write end first: an intermediate that dies before it writes must
+  // read as EOF here, and then this child ends before it does anything.
   sc(SYS_close, ctx.gateWriteFd);
+  char go;
+  long r = sc(SYS_read, ctx.gateReadFd, &go, 1);
+  sc(SYS_close, ctx.gateReadFd);
+  if (r != 1) return 1;
   run(ctx);
   return 127;
 }
@@ -192,7 +195,12 @@ int intermediate(const Context& ctx) {
   memset(&msg, 0, sizeof msg);
   msg.type = NSBOX_MSG_NESTED_PID;
   msg.err = static_cast<int32_t>(pid);
-  sys::call(SYS_sendto, ctx.syncFd, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
+  r = sys::call(SYS_sendto, ctx.syncFd, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
+  if (r < 0) {
+    // The parent does not know this child: it must not start.
+    sc(SYS_kill, pid, SIGKILL);
+    return -1;
+  }
   sc(SYS_write, ctx.gateWriteFd, "x", 1);
   return 0;
 }

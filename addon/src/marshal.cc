@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+extern "C" char** environ;
+
 namespace sbx::marshal {
 namespace {
 
@@ -104,6 +106,10 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
     c.input = str(command, "input");
     p.setupCommands.push_back(std::move(c));
   }
+  if (!p.setupCommands.empty()) {
+    for (char** e = environ; e && *e; e++) p.hostEnv.push_back(p.keep(*e));
+  }
+  p.hostEnv.push_back(nullptr);
   p.ttyUid = static_cast<int>(num(o, "ttyUid"));
   p.ttyGid = static_cast<int>(num(o, "ttyGid"));
 

@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <time.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,8 +17,6 @@
 #include <cstring>
 #include <string>
 #include <vector>
-
-extern char** environ;
 
 namespace sbx::network_setup {
 namespace {
@@ -48,7 +48,7 @@ std::string firstLine(const std::string& text) {
   return "";
 }
 
-bool runOne(const SetupCommand& command, int pid, nsbox_msg* failure) {
+bool runOne(const Plan& plan, const SetupCommand& command, int pid, nsbox_msg* failure) {
   const std::string& program = command.argv[0];
   std::vector<std::string> args;
   for (std::string arg : command.argv) {
@@ -59,17 +59,31 @@ bool runOne(const SetupCommand& command, int pid, nsbox_msg* failure) {
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
-  int in[2], err[2];
-  if (pipe2(in, O_CLOEXEC) < 0) return fill(failure, program, errno, "pipe2"), false;
+  // The input comes from a sealed-off memory file, not a pipe: a sandbox child cloned on
+  // another thread meanwhile copies this process's fd table and would hold a pipe's write end
+  // open until its own exec, so nft (reading to EOF) would wait for unrelated sandboxes.
+  int in = static_cast<int>(syscall(SYS_memfd_create, "nsbox-setup-input", MFD_CLOEXEC));
+  if (in < 0) return fill(failure, program, errno, "memfd_create"), false;
+  for (size_t done = 0; done < command.input.size();) {
+    ssize_t n = write(in, command.input.data() + done, command.input.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = errno;
+      close(in);
+      return fill(failure, program, e, "write"), false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  lseek(in, 0, SEEK_SET);
+  int err[2];
   if (pipe2(err, O_CLOEXEC) < 0) {
     int e = errno;
-    close(in[0]);
-    close(in[1]);
+    close(in);
     return fill(failure, program, e, "pipe2"), false;
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, in, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   // Node's signal dispositions and this thread's mask are not the helper's.
@@ -82,51 +96,53 @@ bool runOne(const SetupCommand& command, int pid, nsbox_msg* failure) {
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t helper = -1;
-  int spawnError = posix_spawn(&helper, program.c_str(), &actions, &attr, argv.data(), environ);
+  // The environment was copied on the JS thread: `environ` may change under this one.
+  int spawnError = posix_spawn(&helper, program.c_str(), &actions, &attr, argv.data(), const_cast<char* const*>(plan.hostEnv.data()));
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  close(in[0]);
+  close(in);
   close(err[1]);
   if (spawnError != 0) {
-    close(in[1]);
     close(err[0]);
     return fill(failure, program, spawnError, "posix_spawn"), false;
   }
 
-  // The input is small (an nft ruleset). A helper that stops reading makes write() fail with
-  // EPIPE: Node ignores SIGPIPE.
-  const char* data = command.input.data();
-  size_t left = command.input.size();
-  while (left > 0) {
-    ssize_t n = write(in[1], data, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data += n;
-    left -= static_cast<size_t>(n);
-  }
-  close(in[1]);
-
-  // Waits for the helper itself, not for its stderr to close: pasta's daemon outlives it.
+  // Until the helper itself exits (not until its stderr closes: pasta's daemon outlives it),
+  // draining stderr meanwhile so that a helper with much to say does not block on it; one
+  // deadline for all of it.
+  std::string text;
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
   int helperFd = static_cast<int>(syscall(SYS_pidfd_open, helper, 0));
   bool timedOut = false;
+  char buf[4096];
+  auto drain = [&] {
+    for (ssize_t n; (n = read(err[0], buf, sizeof buf)) > 0;)
+      if (text.size() < 16384) text.append(buf, static_cast<size_t>(n));
+  };
   if (helperFd >= 0) {
-    struct pollfd p = {helperFd, POLLIN, 0};
-    int r;
-    while ((r = poll(&p, 1, kDeadlineMs)) < 0 && errno == EINTR) {
-    }
-    if (r == 0) {
-      timedOut = true;
-      kill(helper, SIGKILL);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+      if (elapsed >= kDeadlineMs) {
+        timedOut = true;
+        kill(helper, SIGKILL);
+        break;
+      }
+      struct pollfd p[2] = {{helperFd, POLLIN, 0}, {err[0], POLLIN, 0}};
+      int r = poll(p, 2, static_cast<int>(kDeadlineMs - elapsed));
+      if (r < 0 && errno != EINTR) break;
+      if (r > 0 && (p[1].revents & POLLIN)) drain();
+      if (r > 0 && (p[0].revents & POLLIN)) break;
     }
     close(helperFd);
   }
   int status = 0;
   while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {
   }
-  std::string text;
-  fcntl(err[0], F_SETFL, O_NONBLOCK);
-  char buf[4096];
-  for (ssize_t n; text.size() < 16384 && (n = read(err[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  drain();
   close(err[0]);
 
   if (timedOut) return fill(failure, program, ETIMEDOUT, "did not finish within 10 s"), false;
@@ -141,7 +157,7 @@ bool runOne(const SetupCommand& command, int pid, nsbox_msg* failure) {
 
 bool run(const Plan& plan, int pid, nsbox_msg* failure) {
   for (const SetupCommand& command : plan.setupCommands)
-    if (!runOne(command, pid, failure)) return false;
+    if (!runOne(plan, command, pid, failure)) return false;
   return true;
 }
 

@@ -84,6 +84,8 @@ struct Plan {
   // Run by the parent, in order, once the child has its namespaces and id maps; the child
   // waits for them. Empty for most sandboxes (the child then never stops).
   std::vector<SetupCommand> setupCommands;
+  // The host process's environment for those programs, copied on the JS thread (null-terminated).
+  std::vector<const char*> hostEnv;
   // A rootless named network: /proc/<keeper pid>/ns/user. The sandbox's namespaces are made
   // inside it, so that the keeper's network plumbing has capabilities over them; "" otherwise.
   const char* keeperUsernsPath = "";

@@ -9,7 +9,7 @@
 // resolve through the same member hosts files as on a rootful network. One keeper per network
 // and host process: members started by another process are on a keeper of their own.
 import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, unlist } from '../box/sandbox.js';
 import { SandboxError } from '../errors.js';
@@ -33,13 +33,19 @@ export interface RootlessMemberAttachment extends UserModeAttachment {
 interface Keeper {
   box: Sandbox;
   members: number;
+  // Its user and network namespaces, held open by this process and reached through
+  // /proc/<this pid>/fd/N: a path that cannot come to name another process's namespaces
+  // should the keeper's pid be reused.
+  usernsPath: string;
+  netnsPath: string;
+  remove(): Promise<void>;
 }
 
 const keepers = new Map<string, Promise<Keeper>>();
 
-function inKeeper(pid: number, argv: string[], input: string): Promise<void> {
+function inKeeper(usernsPath: string, netnsPath: string, argv: string[], input: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = execFile(netconfPath(), [`/proc/${pid}/ns/user`, `/proc/${pid}/ns/net`, ...argv], { timeout: 30_000 }, (error, _stdout, stderr) =>
+    const child = execFile(netconfPath(), [usernsPath, netnsPath, ...argv], { timeout: 30_000 }, (error, _stdout, stderr) =>
       error ? reject(new SandboxError('ERR_NETWORK', `Setting up the network keeper failed: ${stderr.trim() || error.message}`, { cause: error })) : resolve(),
     );
     child.stdin!.on('error', () => undefined); // a helper that failed early: its exit says why
@@ -53,14 +59,21 @@ async function startKeeper(network: NetworkDefinition): Promise<Keeper> {
   // Its uplink is the user-mode network of network 'bridge'; members leave through it, masqueraded.
   const box = await Sandbox.create({ image: 'host', userns: true, network: 'bridge', cgroup: false, hostname: `keeper-${network.name}`.slice(0, 63) });
   unlist(box);
-  try {
-    const nat = ['table ip nsbox_nat {', '  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;', `    ip saddr ${network.subnet} oifname "eth0" masquerade`, '  }', '}', ''].join('\n');
-    await inKeeper(box.pid!, [nftCommand(), '-f', '-'], nat);
-  } catch (error) {
+  const fds: number[] = [];
+  const remove = async () => {
+    fds.splice(0).forEach((fd) => closeSync(fd));
     await box.remove();
+  };
+  try {
+    for (const ns of ['user', 'net']) fds.push(openSync(`/proc/${box.pid}/ns/${ns}`, 'r'));
+    const [usernsPath, netnsPath] = fds.map((fd) => `/proc/${process.pid}/fd/${fd}`) as [string, string];
+    const nat = ['table ip nsbox_nat {', '  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;', `    ip saddr ${network.subnet} oifname "eth0" masquerade`, '  }', '}', ''].join('\n');
+    await inKeeper(usernsPath, netnsPath, [nftCommand(), '-f', '-'], nat);
+    return { box, members: 0, usernsPath, netnsPath, remove };
+  } catch (error) {
+    await remove();
     throw error;
   }
-  return { box, members: 0 };
 }
 
 function keeperOf(network: NetworkDefinition): Promise<Keeper> {
@@ -116,29 +129,38 @@ export async function attachRootlessMember(options: { id: string; name: string; 
   // member's release may be taking it down meanwhile (then start over with a new one).
   let keeperPromise: Promise<Keeper>;
   let keeper: Keeper;
-  do {
+  for (;;) {
     keeperPromise = keeperOf(network);
     keeper = await keeperPromise;
-  } while (keepers.get(network.name) !== keeperPromise);
+    if (keepers.get(network.name) !== keeperPromise) continue;
+    if (keeper.box.state === 'running') break;
+    // Its pid 1 ended (killed from outside): the network went with its uplink; a new keeper.
+    keepers.delete(network.name);
+    await keeper.remove().catch(() => undefined);
+  }
   keeper.members++;
   const resolv = hostNameservers();
   let address = '';
   let joined = false;
-  const release = async () => {
-    await carrier?.stop();
-    if (joined) {
-      joined = false;
-      await withLock(ensureDir(networkRunDir(network.name)), undefined, async () => {
-        rmSync(join(membersDir(network.name), `${id}.json`), { force: true });
-        removeSandboxFiles(network.name, id);
-        refreshHostsFiles(network.name);
-      });
-    }
-    if (--keeper.members === 0 && keepers.get(network.name) === keeperPromise) {
-      keepers.delete(network.name);
-      await keeper.box.remove();
-    }
-  };
+  let released: Promise<void> | undefined;
+  const release = () =>
+    (released ??= (async () => {
+      try {
+        await carrier?.stop();
+        if (joined) {
+          await withLock(ensureDir(networkRunDir(network.name)), undefined, async () => {
+            rmSync(join(membersDir(network.name), `${id}.json`), { force: true });
+            removeSandboxFiles(network.name, id);
+            refreshHostsFiles(network.name);
+          });
+        }
+      } finally {
+        if (--keeper.members === 0 && keepers.get(network.name) === keeperPromise) {
+          keepers.delete(network.name);
+          await keeper.remove();
+        }
+      }
+    })());
   try {
     const files = await withLock(ensureDir(networkRunDir(network.name)), undefined, async () => {
       // Members of crashed hosts (their sandboxes died with them) give up their names and addresses.
@@ -166,7 +188,6 @@ export async function attachRootlessMember(options: { id: string; name: string; 
       hairpinMode: true,
       ipam: { type: 'static', addresses: [{ address: `${address}/${prefix}`, gateway: network.gateway }], routes: [{ dst: '0.0.0.0/0' }] },
     };
-    const keeperPid = keeper.box.pid!;
     const cniEnv = [`CNI_COMMAND=ADD`, `CNI_CONTAINERID=${id}`, 'CNI_NETNS=/proc/{pid}/ns/net', 'CNI_IFNAME=eth0', `CNI_PATH=${cniPath()}`, `PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`];
     return {
       network: network.name,
@@ -177,11 +198,11 @@ export async function attachRootlessMember(options: { id: string; name: string; 
       hostsFile: files.hostsFile,
       resolvConf: files.resolvConf,
       publish,
-      keeperUsernsPath: `/proc/${keeperPid}/ns/user`,
+      keeperUsernsPath: keeper.usernsPath,
       setupCommands: [
         { argv: [netconfPath(), '/proc/{pid}/ns/user', '/proc/{pid}/ns/net', nft, '-f', '-'], input: userModeRuleset(options.egress, hostAddresses()) },
         // CNI's bridge plugin inside the keeper: the bridge and the member's veth, from there.
-        { argv: [netconfPath(), `/proc/${keeperPid}/ns/user`, `/proc/${keeperPid}/ns/net`, '/usr/bin/env', '-i', ...cniEnv, bridgePlugin], input: JSON.stringify(netconf) },
+        { argv: [netconfPath(), keeper.usernsPath, keeper.netnsPath, '/usr/bin/env', '-i', ...cniEnv, bridgePlugin], input: JSON.stringify(netconf) },
         ...(carrier ? [carrier.command] : []),
       ],
       release,

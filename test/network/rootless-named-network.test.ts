@@ -163,3 +163,21 @@ test.serial('members coming and going while others start: every one gets its kee
   t.deepEqual(ourPasta(), []);
   t.deepEqual(readdirSync(membersDir(network.name)), []);
 });
+
+test.serial('a keeper killed from outside is replaced: the next member gets a working network', async (t) => {
+  const network = await testNetwork(t);
+  const member = (name: string): SandboxOptions => ({ image, userns: true, network: network.name, hostname: name, cgroup: false });
+  const first = await Sandbox.create(member('first'));
+  t.teardown(() => first.remove());
+  // The keeper is the sandbox its pasta (the only one of this process here) serves.
+  const [pasta] = ourPasta();
+  const keeperPid = Number(/--netns\0\/proc\/(\d+)\/ns\/net/.exec(readFileSync(`/proc/${pasta}/cmdline`, 'utf8'))![1]);
+  process.kill(keeperPid, 'SIGKILL');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const second = await Sandbox.create(member('second'));
+  t.teardown(() => second.remove());
+  await second.writeFile('/tmp/index.html', 'from second\n');
+  await second.exec(['httpd', '-p', '8080', '-h', '/tmp']);
+  const third = await run({ ...member('third'), command: get('second', 8080, '/index.html') });
+  t.is(third.stdout, 'from second\n');
+});
