@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createNetwork, removeNetwork, type NetworkInfo, type Sandbox } from '../../src/index.js';
+import { createNetwork, removeNetwork, type NetworkInfo, type Sandbox, type SandboxOptions } from '../../src/index.js';
 
 const run = promisify(execFile);
 
@@ -219,4 +219,32 @@ export async function testHostServingTwoPorts(t: ExecutionContext): Promise<{ ad
   }
   await new Promise((resolve) => setTimeout(resolve, 300));
   return host;
+}
+
+/**
+ * Another host process that starts one long-lived sandbox with `options` and then idles: its
+ * sandbox id, and `crash()`, which SIGKILLs it and resolves once it is gone.
+ */
+export async function hostWithSandbox(t: ExecutionContext, options: SandboxOptions): Promise<{ id: string; crash(): Promise<void> }> {
+  const script = `
+    import { Sandbox } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
+    const box = await Sandbox.create(${JSON.stringify(options)});
+    console.log(box.id);
+    setInterval(() => {}, 1000);`;
+  const host = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    host.kill('SIGKILL');
+  });
+  const id = await new Promise<string>((resolve, reject) => {
+    host.stdout!.once('data', (d) => resolve(String(d).trim()));
+    host.once('exit', (code) => reject(new Error(`host exited early: ${code}`)));
+  });
+  return {
+    id,
+    crash: async () => {
+      const gone = new Promise((resolve) => host.once('exit', resolve));
+      host.kill('SIGKILL');
+      await gone;
+    },
+  };
 }

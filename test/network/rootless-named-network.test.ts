@@ -15,7 +15,7 @@ import { userModeDir } from '../../src/network/user-mode.js';
 import { membersDir } from '../../src/network/hosts.js';
 import { NOBODY_GID, NOBODY_UID, runAsNobody } from '../helpers/capabilities.js';
 import { probeRootfs } from '../helpers/sandbox.js';
-import { freePort, testHostServingTwoPorts, testNetwork } from './helpers.js';
+import { freePort, hostWithSandbox, testHostServingTwoPorts, testNetwork } from './helpers.js';
 
 let image: string;
 test.before(async () => {
@@ -120,16 +120,7 @@ test.serial('rootless: nobody runs the compose case (a named network, reach by n
 
 test.serial('after a host crash, its members\' names are free again and the keeper\'s pasta is stopped', async (t) => {
   const network = await testNetwork(t);
-  const script = `
-    import { Sandbox } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
-    const box = await Sandbox.create(${JSON.stringify({ image, userns: true, network: network.name, hostname: 'db', cgroup: false })});
-    console.log(box.id);
-    setInterval(() => {}, 1000);`;
-  const host = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
-  const id = await new Promise<string>((resolve, reject) => {
-    host.stdout!.once('data', (d) => resolve(String(d).trim()));
-    host.once('exit', (code) => reject(new Error(`host exited early: ${code}`)));
-  });
+  const { id, crash } = await hostWithSandbox(t, { image, userns: true, network: network.name, hostname: 'db', cgroup: false });
   const owner = `${id.split('x')[0]}x`;
   const pastaOf = () => readdirSync('/proc').filter((entry) => {
     try {
@@ -139,8 +130,7 @@ test.serial('after a host crash, its members\' names are free again and the keep
     }
   });
   t.is(pastaOf().length, 1, "the keeper's uplink");
-  host.kill('SIGKILL');
-  await new Promise((resolve) => host.once('exit', resolve));
+  await crash();
   // The name the dead host's member had is free, and starting a member here collects its leftovers.
   const db = await Sandbox.create({ image, userns: true, network: network.name, hostname: 'db', cgroup: false });
   t.teardown(() => db.remove());

@@ -5,7 +5,6 @@
 // of reach unless an egress rule names them; egress rules hold against a test host; pasta
 // and its files are gone after removal, after a failed start and after a crashed host.
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { run, Sandbox, type SandboxOptions } from '../../src/index.js';
 import { collectLeftoverUserModeNetworks, userModeDir } from '../../src/network/user-mode.js';
 import { probeRootfs, withFailStage } from '../helpers/sandbox.js';
 import { STAGES } from '../../src/native/stages.js';
-import { freePort, serveAndFetch, testHost, testHostServingTwoPorts } from './helpers.js';
+import { freePort, hostWithSandbox, serveAndFetch, testHost, testHostServingTwoPorts } from './helpers.js';
 
 let image: string;
 
@@ -142,22 +141,12 @@ test.serial('a taken host port and an unknown network are refused clearly', asyn
 
 test.serial('the pasta of a crashed host is stopped by the next one', async (t) => {
   // A host process that starts a sandbox on a user-mode network and is then killed with SIGKILL.
-  const script = `
-    import { Sandbox } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
-    const box = await Sandbox.create(${JSON.stringify(base())});
-    console.log(box.id);
-    setInterval(() => {}, 1000);`;
-  const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
-  const id = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (d) => resolve(String(d).trim()));
-    child.once('exit', (code) => reject(new Error(`host exited early: ${code}`)));
-  });
+  const { id, crash } = await hostWithSandbox(t, base());
   const dir = join(userModeDir(), id);
   t.true(existsSync(dir));
   const pasta = pastaProcesses('').filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir));
   t.is(pasta.length, 1);
-  child.kill('SIGKILL');
-  await new Promise((resolve) => child.once('exit', resolve));
+  await crash();
   // The sandbox died with its host; pasta did not.
   t.true(existsSync(`/proc/${pasta[0]}`));
   t.true(collectLeftoverUserModeNetworks() >= 1);
