@@ -108,8 +108,8 @@ std::unique_ptr<Plan> toPlan(const Napi::Object& o) {
   }
   if (!p.setupCommands.empty()) {
     for (char** e = environ; e && *e; e++) p.hostEnv.push_back(p.keep(*e));
+    p.hostEnv.push_back(nullptr);
   }
-  p.hostEnv.push_back(nullptr);
   p.ttyUid = static_cast<int>(num(o, "ttyUid"));
   p.ttyGid = static_cast<int>(num(o, "ttyGid"));
 

@@ -23,7 +23,7 @@ import { formatAddress, nthAddress, parseAddress, parseCidr } from './ipv4.js';
 import { ensureDir, getNetwork, networkRunDir, type NetworkDefinition } from './networks.js';
 import { nftCommand } from './nft.js';
 import { reservePorts, resolveMappings, type PortMapping } from './publish.js';
-import { checkTun, collectLeftoverUserModeNetworks, DNS_FORWARD, hostAddresses, pastaCarrier, pastaPath, userModeDir, userModeRuleset, type UserModeAttachment } from './user-mode.js';
+import { checkTun, collectLeftoverUserModeNetworks, DNS_FORWARD, egressCommand, pastaCarrier, pastaPath, userModeDir, type UserModeAttachment } from './user-mode.js';
 
 /** @internal A member's attachment: also the keeper's user namespace to start it in. */
 export interface RootlessMemberAttachment extends UserModeAttachment {
@@ -124,7 +124,7 @@ export async function attachRootlessMember(options: { id: string; name: string; 
   }
   const bridgePlugin = findPlugin('bridge');
   findPlugin('static');
-  const nft = nftCommand();
+  nftCommand(); // ERR_UNSUPPORTED before anything is made
   // Counted in the same turn as the check that this keeper is still the network's: a last
   // member's release may be taking it down meanwhile (then start over with a new one).
   let keeperPromise: Promise<Keeper>;
@@ -200,7 +200,7 @@ export async function attachRootlessMember(options: { id: string; name: string; 
       publish,
       keeperUsernsPath: keeper.usernsPath,
       setupCommands: [
-        { argv: [netconfPath(), '/proc/{pid}/ns/user', '/proc/{pid}/ns/net', nft, '-f', '-'], input: userModeRuleset(options.egress, hostAddresses()) },
+        egressCommand(options.egress),
         // CNI's bridge plugin inside the keeper: the bridge and the member's veth, from there.
         { argv: [netconfPath(), keeper.usernsPath, keeper.netnsPath, '/usr/bin/env', '-i', ...cniEnv, bridgePlugin], input: JSON.stringify(netconf) },
         ...(carrier ? [carrier.command] : []),

@@ -105,6 +105,14 @@ function outboundInterface(): { address: string; prefixLength: number; gateway: 
   return { address: info?.address ?? '', prefixLength, gateway };
 }
 
+/**
+ * @internal The setup command that loads the sandbox's egress rules (and closes the host's own
+ * addresses) in its own namespace before its workload starts.
+ */
+export function egressCommand(policy: EgressPolicy | undefined): { argv: string[]; input: string } {
+  return { argv: [netconfPath(), '/proc/{pid}/ns/user', '/proc/{pid}/ns/net', nftCommand(), '-f', '-'], input: userModeRuleset(policy, hostAddresses()) };
+}
+
 /** @internal The nft ruleset loaded in the sandbox's namespace: its egress policy, the host kept out. */
 export function userModeRuleset(policy: EgressPolicy | undefined, host: string[]): string {
   const chains = egressChains(policy, [DNS_FORWARD]);
@@ -273,7 +281,7 @@ export function pastaCarrier(dir: string, pasta: string, publish: ResolvedPortMa
 export async function attachUserMode(options: { id: string; name: string; publish?: PortMapping[]; egress?: EgressPolicy }): Promise<UserModeAttachment> {
   const { id, name } = options;
   const pasta = pastaPath();
-  const nft = nftCommand();
+  nftCommand(); // ERR_UNSUPPORTED before anything is made
   checkTun();
   const publish = resolveMappings(options.publish ?? []);
   // A clear error for a taken port before pasta's own ("Failed to bind any port"), which the
@@ -311,7 +319,7 @@ export async function attachUserMode(options: { id: string; name: string; publis
     publish,
     setupCommands: [
       // The rules first: a namespace is never connected without them.
-      { argv: [netconfPath(), '/proc/{pid}/ns/user', '/proc/{pid}/ns/net', nft, '-f', '-'], input: userModeRuleset(options.egress, hostAddresses()) },
+      egressCommand(options.egress),
       carrier.command,
     ],
     async release() {
